@@ -1,0 +1,1 @@
+"""Keras 3 agents: PPO and PPO+RND networks and learners (no env imports here)."""

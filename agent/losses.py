@@ -1,0 +1,46 @@
+"""PPO loss terms as pure functions of tensors (Schulman et al. 2017).
+
+Every mean is over the valid rows only (mask = 1): EnvPool's auto-reset rows
+carry an ignored action and must not pull on the policy or the values.
+"""
+
+import tensorflow as tf
+
+
+def masked_mean(x, mask):
+    return tf.reduce_sum(x * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+def normalize_advantages(adv, mask):
+    mean = masked_mean(adv, mask)
+    std = tf.sqrt(masked_mean(tf.square(adv - mean), mask))
+    return (adv - mean) / (std + 1e-8)
+
+
+def policy_terms(logits, actions, old_logp, advantages, mask, clip_range):
+    """Clipped surrogate loss, entropy, approx KL and clip fraction (masked means)."""
+    logp_all = tf.nn.log_softmax(logits)
+    logp = tf.gather(logp_all, actions, batch_dims=1)
+    log_ratio = logp - old_logp
+    ratio = tf.exp(log_ratio)
+    surrogate = tf.minimum(ratio * advantages,
+                           tf.clip_by_value(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages)
+    entropy = -tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=-1)
+    return {
+        "policy_loss": -masked_mean(surrogate, mask),
+        "entropy": masked_mean(entropy, mask),
+        # The low-variance k3 estimator of KL(old || new) (Schulman, "Approximating KL").
+        "approx_kl": masked_mean(ratio - 1.0 - log_ratio, mask),
+        "clip_fraction": masked_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, tf.float32), mask),
+    }
+
+
+def value_loss(pred, target, mask, kind="mse"):
+    """0.5 * squared error, or the Huber loss (delta 1) that the Mario presets use."""
+    err = pred - target
+    if kind == "huber":
+        abs_err = tf.abs(err)
+        per_row = tf.where(abs_err <= 1.0, 0.5 * tf.square(err), abs_err - 0.5)
+    else:
+        per_row = 0.5 * tf.square(err)
+    return masked_mean(per_row, mask)

@@ -1,0 +1,81 @@
+"""Keras 3 networks: actor-critic with extrinsic and intrinsic value heads, RND nets.
+
+Orthogonal initialisation with gain sqrt(2) for hidden layers, 0.01 for the policy
+head and 1 for value heads, as in the PPO baselines (Engstrom et al. 2020 list it
+among the details that matter).
+"""
+
+import math
+
+import keras
+from keras import layers
+
+ROOT2 = math.sqrt(2.0)
+
+
+def _dense(units, gain, activation=None, name=None):
+    return layers.Dense(units, activation=activation, name=name,
+                        kernel_initializer=keras.initializers.Orthogonal(gain))
+
+
+def _conv(filters, kernel, stride, activation):
+    return layers.Conv2D(filters, kernel, strides=stride, activation=activation,
+                         kernel_initializer=keras.initializers.Orthogonal(ROOT2))
+
+
+def _to_nhwc(x):
+    # Observations are [C, H, W] (EnvPool's layout); TF's CPU convolutions are NHWC.
+    return layers.Permute((2, 3, 1))(x)
+
+
+def _nature_convs(x, activation):
+    # Mnih et al. 2015 ("Nature CNN"), also the RND paper's torso.
+    x = _conv(32, 8, 4, activation)(x)
+    x = _conv(64, 4, 2, activation)(x)
+    x = _conv(64, 3, 1, activation)(x)
+    return layers.Flatten()(x)
+
+
+def is_image(obs_shape):
+    return len(obs_shape) == 3
+
+
+def actor_critic(obs_shape, num_actions, obs_dtype="uint8"):
+    """obs -> (action logits [B, A], extrinsic value [B, 1], intrinsic value [B, 1])."""
+    inputs = keras.Input(obs_shape, dtype=obs_dtype if is_image(obs_shape) else "float32")
+    if is_image(obs_shape):
+        x = _to_nhwc(layers.Rescaling(1.0 / 255.0)(inputs))
+        h = _dense(512, ROOT2, "relu")(_nature_convs(x, "relu"))
+    else:
+        h = _dense(64, ROOT2, "tanh")(inputs)
+        h = _dense(64, ROOT2, "tanh")(h)
+    logits = _dense(num_actions, 0.01, name="logits")(h)
+    value_ext = _dense(1, 1.0, name="value_ext")(h)
+    value_int = _dense(1, 1.0, name="value_int")(h)
+    return keras.Model(inputs, [logits, value_ext, value_int], name="actor_critic")
+
+
+def rnd_target(obs_shape, features=512):
+    """The fixed random network whose outputs the predictor learns (Burda et al. 2018)."""
+    inputs = keras.Input(obs_shape, dtype="float32")
+    if is_image(obs_shape):
+        h = _nature_convs(_to_nhwc(inputs), "leaky_relu")
+    else:
+        h = _dense(64, ROOT2, "leaky_relu")(inputs)
+        h = _dense(64, ROOT2, "leaky_relu")(h)
+    model = keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_target")
+    model.trainable = False
+    return model
+
+
+def rnd_predictor(obs_shape, features=512):
+    """Same torso as the target plus two more layers, so it can fit the target."""
+    inputs = keras.Input(obs_shape, dtype="float32")
+    if is_image(obs_shape):
+        h = _nature_convs(_to_nhwc(inputs), "leaky_relu")
+    else:
+        h = _dense(64, ROOT2, "leaky_relu")(inputs)
+        h = _dense(64, ROOT2, "leaky_relu")(h)
+    h = _dense(512, ROOT2, "relu")(h)
+    h = _dense(512, ROOT2, "relu")(h)
+    return keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_predictor")

@@ -1,0 +1,191 @@
+"""The training loop: collect a rollout, compute advantages, update, log, checkpoint.
+
+It drives any env with the package's batched interface (see envs.envpool_env);
+it never imports envs, the caller hands one in.
+"""
+
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from agent.ppo import PPOAgent, explained_variance
+from utilities.gae import discounted_filter
+from utilities.info_writer import InfoWriter
+from utilities.normalizer import Normalizer
+from utilities.optimization_batch import OptimizationBatch
+
+
+class NonFiniteLoss(RuntimeError):
+    """A NaN or Inf loss: the run stops and keeps its last good checkpoint."""
+
+
+class Trainer:
+    def __init__(self, cfg, env, run_dir, checkpoint_every=50, keep_checkpoints=3):
+        self.cfg = cfg.validate()
+        self.env = env
+        self.run_dir = pathlib.Path(run_dir)
+        keras.utils.set_random_seed(cfg.seed)
+        space = env.single_observation_space
+        self.agent = PPOAgent(cfg, space.shape, env.single_action_space.n, space.dtype.name)
+        self.batch = OptimizationBatch(cfg.rollout_steps, cfg.num_envs, space.shape, space.dtype)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)     # agent steps, all envs
+        self.update = tf.Variable(0, dtype=tf.int64, trainable=False)   # updates done
+        state = dict(self.agent.trackables(), step=self.step, update=self.update)
+        if cfg.rnd:
+            self.int_return_norm = Normalizer((), name="int_return_norm")
+            self.int_filter = tf.Variable(np.zeros(cfg.num_envs), dtype=tf.float64, trainable=False)
+            state.update(int_return_norm=self.int_return_norm, int_filter=self.int_filter)
+        self.checkpoint = tf.train.Checkpoint(**state)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
+                                                  max_to_keep=keep_checkpoints)
+        self.checkpoint_every = checkpoint_every
+        self.writer = InfoWriter(self.run_dir)
+        self.episodes = 0
+        self.grad_seconds = 0.0
+        self.obs = None
+
+    # --- collecting ---------------------------------------------------------
+
+    def _act_seed(self):
+        return np.array([self.cfg.seed, int(self.step.numpy())], np.int64)
+
+    def warmup_obs_norm(self):
+        """Initialise RND's observation statistics with random-action steps (Burda et al.)."""
+        rng = np.random.default_rng(self.cfg.seed)
+        frames = []
+        for _ in range(self.cfg.rnd_warmup_steps):
+            actions = rng.integers(self.env.single_action_space.n, size=self.cfg.num_envs)
+            obs, *_ = self.env.step(actions)
+            frames.append(self.agent.rnd_frames(obs))
+            if len(frames) == self.cfg.rollout_steps:
+                self.agent.obs_norm.update(np.stack(frames))
+                frames = []
+        if frames:
+            self.agent.obs_norm.update(np.stack(frames))
+
+    def collect_rollout(self):
+        cfg, batch, obs = self.cfg, self.batch, self.obs
+        for t in range(cfg.rollout_steps):
+            actions, logp, v_ext, v_int = self.agent.act(obs, self._act_seed())
+            actions = actions.numpy()
+            next_obs, reward, terminated, truncated, info = self.env.step(actions)
+            batch.add(t, obs, actions, logp.numpy(), v_ext.numpy(), v_int.numpy(), reward,
+                      terminated, terminated | truncated, ~info["reset_row"])
+            ended = info["episode_end"]
+            if ended.any():
+                self.episodes += int(ended.sum())
+                self.writer.add_episodes(info["episode_return"][ended], info["episode_length"][ended])
+            self.step.assign_add(cfg.num_envs)
+            obs = next_obs
+        self.obs = obs
+        last_ext, last_int = self.agent.values(obs)
+        if cfg.rnd:
+            self._intrinsic_rewards(obs)
+        batch.compute_advantages(last_ext.numpy(), last_int.numpy(), cfg.gamma, cfg.int_gamma,
+                                 cfg.gae_lambda, cfg.ext_coef if cfg.rnd else 1.0,
+                                 cfg.int_coef if cfg.rnd else 0.0)
+
+    def _intrinsic_rewards(self, last_obs):
+        """Predictor error on each NEXT observation, scaled by the running std of the
+        discounted intrinsic return (Burda et al. 2018, section 2.4)."""
+        batch, agent = self.batch, self.agent
+        next_obs = np.concatenate([batch.obs[1:], last_obs[None]], axis=0)
+        flat = next_obs.reshape((-1,) + next_obs.shape[2:])
+        chunk = 1024
+        raw = np.concatenate([agent.intrinsic_reward(flat[i:i + chunk]).numpy()
+                              for i in range(0, len(flat), chunk)]).reshape(batch.rewards_int.shape)
+        agent.obs_norm.update(agent.rnd_frames(flat))
+        filtered, state = discounted_filter(raw, self.int_filter.numpy(), self.cfg.int_gamma)
+        self.int_filter.assign(state)
+        self.int_return_norm.update(filtered)
+        batch.rewards_int[:] = raw / np.sqrt(self.int_return_norm.var.numpy() + 1e-8)
+
+    # --- learning -----------------------------------------------------------
+
+    def learn(self):
+        """PPO epochs over the rollout; returns the update's mean scalars."""
+        cfg, update = self.cfg, int(self.update.numpy())
+        self.agent.set_progress(update / cfg.num_updates)
+        rng = np.random.default_rng([cfg.seed, update])
+        sums, count, epochs_run = {}, 0, 0
+        start = time.perf_counter()
+        for epoch in range(cfg.epochs):
+            epoch_kl = []
+            for i, mb in enumerate(self.batch.minibatches(cfg.num_minibatches, rng)):
+                seed = np.array([cfg.seed, (update * cfg.epochs + epoch) * cfg.num_minibatches + i], np.int64)
+                out = self.agent.train_step(mb, seed)
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                epoch_kl.append(out["approx_kl"])
+            epochs_run += 1
+            if cfg.target_kl is not None and float(tf.reduce_mean(epoch_kl)) > cfg.target_kl:
+                break
+        stats = {k: float(v) / count for k, v in sums.items()}
+        self.grad_seconds += time.perf_counter() - start
+        if not np.isfinite(stats["loss"]):
+            raise NonFiniteLoss(f"non-finite loss ({stats['loss']}) at update {update + 1}; "
+                                f"stopped, last good checkpoint kept in {self.run_dir / 'checkpoints'}")
+        b = self.batch
+        stats.update(
+            epochs_run=epochs_run,
+            learning_rate=float(self.agent.optimizer.learning_rate.numpy()),
+            clip_range=float(self.agent.clip_range.numpy()),
+            explained_variance=explained_variance(b.values_ext, b.returns_ext, b.valid),
+            reward_ext=float(b.rewards_ext[b.valid].mean()),
+        )
+        if cfg.rnd:
+            stats["reward_int"] = float(b.rewards_int.mean())
+        self.update.assign_add(1)
+        return stats
+
+    # --- the run ------------------------------------------------------------
+
+    def save(self):
+        return self.manager.save(checkpoint_number=int(self.update.numpy()))
+
+    def train(self, progress=True):
+        """Train until cfg.total_steps; returns a summary dict."""
+        cfg = self.cfg
+        self.obs, _ = self.env.reset()
+        if cfg.rnd and int(self.update.numpy()) == 0:
+            self.warmup_obs_norm()
+        start, start_step = time.perf_counter(), int(self.step.numpy())
+        bar = tqdm(total=cfg.total_steps, initial=start_step, unit="step", unit_scale=True,
+                   disable=not progress, dynamic_ncols=True)
+        try:
+            while int(self.update.numpy()) < cfg.num_updates:
+                t0, s0 = time.perf_counter(), int(self.step.numpy())
+                self.collect_rollout()
+                stats = self.learn()
+                now = time.perf_counter()
+                stats["steps_per_second"] = (int(self.step.numpy()) - s0) / (now - t0)
+                stats["grad_share"] = self.grad_seconds / (now - start)
+                self.writer.write(stats, int(self.step.numpy()))
+                bar.update(int(self.step.numpy()) - s0)
+                bar.set_postfix(ret=f"{self.writer.mean_recent_return:.1f}", upd=int(self.update.numpy()))
+                if int(self.update.numpy()) % self.checkpoint_every == 0:
+                    self.save()
+        finally:
+            bar.close()
+            self.writer.flush()
+        self.save()
+        wall = time.perf_counter() - start
+        return {
+            "run_dir": str(self.run_dir),
+            "steps": int(self.step.numpy()),
+            "updates": int(self.update.numpy()),
+            "episodes": self.episodes,
+            "mean_recent_return": self.writer.mean_recent_return,
+            "wall_seconds": wall,
+            "steps_per_second": (int(self.step.numpy()) - start_step) / wall,
+            "grad_share": self.grad_seconds / wall,
+        }
+
+    def close(self):
+        self.writer.close()
+        self.env.close()

@@ -1,0 +1,58 @@
+"""EnvPool tasks (Atari and classic control) behind the package's batched interface.
+
+The interface, shared with the Mario adapter:
+  num_envs, single_observation_space, single_action_space
+  reset() -> (obs [N, ...], info)
+  step(actions [N]) -> (obs, reward, terminated, truncated, info), all [N]
+  close()
+info always carries
+  "reset_row"      True where this step was EnvPool's next-step auto-reset: the
+                   action was ignored and the reward is 0 -- mask the row out;
+  "episode_end", "episode_return", "episode_length"
+                   the real end of an episode (game over or time-out, not a lost
+                   life) and its UNCLIPPED return and length in agent steps.
+"""
+
+import envpool
+import numpy as np
+
+from envs.episodes import EpisodeCounter
+
+
+class EnvPoolEnv:
+    def __init__(self, task_id, num_envs, seed, **kwargs):
+        # Synchronous mode (batch_size == num_envs): one call steps every env in
+        # EnvPool's C++ thread pool, no Python loop over envs.
+        self._env = envpool.make(task_id, env_type="gymnasium", num_envs=num_envs,
+                                 seed=seed, **kwargs)
+        self.task_id = task_id
+        self.num_envs = num_envs
+        self.single_observation_space = self._env.observation_space
+        self.single_action_space = self._env.action_space
+        self._episodes = EpisodeCounter(num_envs)
+        self._ended = np.zeros(num_envs, bool)
+
+    def reset(self):
+        obs, info = self._env.reset()
+        self._episodes = EpisodeCounter(self.num_envs)
+        self._ended[:] = False
+        none = np.zeros(self.num_envs, bool)
+        return obs, {"reset_row": none, "env_id": info["env_id"], "episode_end": none,
+                     "episode_return": np.zeros(self.num_envs), "episode_length": np.zeros(self.num_envs, int)}
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self._env.step(np.asarray(actions))
+        # With next-step auto-reset every step after a done is a reset step (after
+        # a lost life too, under episodic_life): its action was ignored.
+        reset_row = self._ended
+        self._ended = terminated | truncated
+        # Atari reports the unclipped reward and the real game over in info;
+        # classic-control tasks have neither, and their reward is the raw one.
+        raw = info.get("reward", reward)
+        game_over = np.asarray(info.get("terminated", terminated), bool) | truncated
+        out = {"reset_row": reset_row, "env_id": info["env_id"]}
+        out.update(self._episodes.step(raw, ~reset_row, game_over))
+        return obs, reward, terminated, truncated, out
+
+    def close(self):
+        self._env.close()

@@ -1,0 +1,26 @@
+"""Episode bookkeeping shared by every batched env."""
+
+import numpy as np
+
+
+class EpisodeCounter:
+    """Sums the UNCLIPPED reward per env and reports an episode when it really ends
+    (game over or time-out), not at every lost life."""
+
+    def __init__(self, num_envs):
+        self.returns = np.zeros(num_envs, np.float64)
+        self.lengths = np.zeros(num_envs, np.int64)
+
+    def step(self, raw_reward, counted, episode_end):
+        """raw_reward: [N] unclipped; counted: [N] rows that were real steps;
+        episode_end: [N]. Returns the info entries for this step."""
+        self.returns += np.where(counted, raw_reward, 0.0)
+        self.lengths += counted
+        info = {
+            "episode_end": episode_end.copy(),
+            "episode_return": np.where(episode_end, self.returns, 0.0),
+            "episode_length": np.where(episode_end, self.lengths, 0),
+        }
+        self.returns[episode_end] = 0.0
+        self.lengths[episode_end] = 0
+        return info

@@ -1,0 +1,86 @@
+"""Named games, their EnvPool task ids and their presets (data only).
+
+A preset is a dict of overrides for agent.config.TrainConfig; its "env" entry is
+passed to the env constructor. Any EnvPool task id (Pong-v5, CartPole-v1...) is a
+game too, with the generic preset of its kind.
+"""
+
+import envpool
+
+from envs.envpool_env import EnvPoolEnv
+
+ALGOS = ("ppo", "ppo-rnd")
+
+# Seed 004, PPO preset: 8 envs x 128 steps, 4 minibatches, 3 epochs, lr 2.5e-4 and
+# clip 0.1 both annealed linearly to 0, entropy 0.01, gamma 0.99, rewards clipped,
+# 10,000 rollouts (~10M agent steps).
+ATARI_PPO = {
+    "num_envs": 8, "rollout_steps": 128, "num_minibatches": 4, "epochs": 3,
+    "learning_rate": 2.5e-4, "anneal": True, "clip_range": 0.1, "ent_coef": 0.01,
+    "gamma": 0.99, "gae_lambda": 0.95, "vf_coef": 1.0, "total_steps": 10_240_000,
+    "env": {"reward_clip": True, "max_episode_steps": 27000, "repeat_action_probability": 0.0},
+}
+# Seed 004, RND preset (Burda et al. 2018 scaled to 32 envs): 4 epochs, lr 1e-4,
+# entropy 0.001, gamma_ext 0.999, gamma_int 0.99, no annealing, 4,500-step
+# (18,000-frame) episodes, sticky actions 0.25, 8,000 rollouts (~33M agent steps).
+ATARI_RND = {
+    "num_envs": 32, "rollout_steps": 128, "num_minibatches": 4, "epochs": 4,
+    "learning_rate": 1e-4, "anneal": False, "clip_range": 0.1, "ent_coef": 0.001,
+    "gamma": 0.999, "int_gamma": 0.99, "gae_lambda": 0.95, "vf_coef": 1.0,
+    "ext_coef": 2.0, "int_coef": 1.0, "total_steps": 32_768_000,
+    "env": {"reward_clip": True, "max_episode_steps": 4500, "repeat_action_probability": 0.25},
+}
+# Seed 004 trains Freeway with RND on the PPO preset (rnd_bonus=True, rnd_hyperparams=False).
+FREEWAY_RND = {**ATARI_PPO, "ext_coef": 2.0, "int_coef": 1.0, "int_gamma": 0.99}
+
+# Small vector tasks for quick runs and learning tests.
+CLASSIC_PPO = {
+    "num_envs": 8, "rollout_steps": 128, "num_minibatches": 4, "epochs": 4,
+    "learning_rate": 1e-3, "anneal": True, "clip_range": 0.2, "ent_coef": 0.0,
+    "gamma": 0.99, "gae_lambda": 0.95, "vf_coef": 0.5, "total_steps": 100_000, "env": {},
+}
+CLASSIC_RND = {**CLASSIC_PPO, "ext_coef": 2.0, "int_coef": 1.0, "int_gamma": 0.99}
+
+GAMES = {
+    "freeway": ("Freeway-v5", {"ppo": ATARI_PPO, "ppo-rnd": FREEWAY_RND}),
+    "venture": ("Venture-v5", {"ppo": ATARI_PPO, "ppo-rnd": ATARI_RND}),
+    "gravitar": ("Gravitar-v5", {"ppo": ATARI_PPO, "ppo-rnd": ATARI_RND}),
+    "cartpole": ("CartPole-v1", {"ppo": CLASSIC_PPO, "ppo-rnd": CLASSIC_RND}),
+    "mountaincar": ("MountainCar-v0", {"ppo": CLASSIC_PPO, "ppo-rnd": CLASSIC_RND}),
+}
+
+
+def _is_atari(task_id):
+    return task_id.endswith("-v5")
+
+
+def _discrete_envpool_tasks():
+    # EnvPool lists every task; the agents here act in discrete action spaces,
+    # which is every Atari game and the discrete classic-control tasks.
+    return sorted(t for t in envpool.list_all_envs()
+                  if _is_atari(t) or t in ("CartPole-v1", "MountainCar-v0", "Acrobot-v1"))
+
+
+def resolve_game(name):
+    """(task_id, presets) for a game name or EnvPool task id; ValueError otherwise."""
+    key = name.lower()
+    if key in GAMES:
+        return GAMES[key]
+    if name in _discrete_envpool_tasks():
+        return name, ({"ppo": ATARI_PPO, "ppo-rnd": ATARI_RND} if _is_atari(name)
+                      else {"ppo": CLASSIC_PPO, "ppo-rnd": CLASSIC_RND})
+    raise ValueError(f"unknown game {name!r}: choose one of {', '.join(GAMES)} "
+                     f"or an EnvPool task id such as Pong-v5 or Breakout-v5")
+
+
+def preset(game, algo):
+    """The preset dict of `game` for `algo`."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}: choose one of {', '.join(ALGOS)}")
+    return resolve_game(game)[1][algo]
+
+
+def make(game, num_envs, seed, **env_kwargs):
+    """The batched env for `game` (a name or EnvPool task id)."""
+    task_id, _ = resolve_game(game)
+    return EnvPoolEnv(task_id, num_envs, seed, **env_kwargs)

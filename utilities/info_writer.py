@@ -1,0 +1,65 @@
+"""TensorBoard logging: one sink fed flat dicts of scalars under fixed tags."""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+# Fixed tag for every quantity the loop reports; a key without a tag here goes
+# under "misc/", so a typo shows up in TensorBoard instead of vanishing.
+TAGS = {
+    "episode_return": "episode/return",
+    "episode_length": "episode/length",
+    "reward_ext": "reward/extrinsic",
+    "reward_int": "reward/intrinsic",
+    "policy_loss": "loss/policy",
+    "value_loss": "loss/value",
+    "rnd_loss": "loss/rnd",
+    "entropy": "loss/entropy",
+    "approx_kl": "train/approx_kl",
+    "clip_fraction": "train/clip_fraction",
+    "explained_variance": "train/explained_variance",
+    "learning_rate": "train/learning_rate",
+    "clip_range": "train/clip_range",
+    "epochs_run": "train/epochs_run",
+    "steps_per_second": "time/steps_per_second",
+    "grad_share": "time/gradient_share",
+}
+
+
+class InfoWriter:
+    """Writes scalars to a TensorBoard event file in `logdir` and keeps the
+    recent episode returns for the progress bar."""
+
+    def __init__(self, logdir, recent=20):
+        self.writer = tf.summary.create_file_writer(str(logdir))
+        self.recent_returns = collections.deque(maxlen=recent)
+        self._returns, self._lengths = [], []
+
+    def add_episodes(self, returns, lengths):
+        """Episodes that ended since the last write; their means go out with it."""
+        self._returns.extend(float(r) for r in returns)
+        self._lengths.extend(float(n) for n in lengths)
+        self.recent_returns.extend(float(r) for r in returns)
+
+    def write(self, values, step):
+        """One point per tag at `step` (the env-step counter): the update's scalars
+        plus the mean return and length of the episodes ended since the last write."""
+        values = dict(values)
+        if self._returns:
+            values["episode_return"] = np.mean(self._returns)
+            values["episode_length"] = np.mean(self._lengths)
+            self._returns, self._lengths = [], []
+        with self.writer.as_default(step=int(step)):
+            for key, value in values.items():
+                tf.summary.scalar(TAGS.get(key, "misc/" + key), float(value))
+
+    @property
+    def mean_recent_return(self):
+        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+
+    def flush(self):
+        self.writer.flush()
+
+    def close(self):
+        self.writer.close()
