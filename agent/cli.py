@@ -55,7 +55,6 @@ def resolve_config(args):
 
 def train(args):
     import envs
-    from agent.trainer import Trainer
 
     try:
         cfg = resolve_config(args)
@@ -68,6 +67,8 @@ def train(args):
         print(f"python -m agent train: error: run folder {str(run_dir)!r} already holds a run; "
               f"choose another --run-dir", file=sys.stderr)
         return 2
+    from agent.trainer import Trainer  # TensorFlow loads only once the input is known good
+
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(cfg.to_json())

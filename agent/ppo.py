@@ -67,7 +67,9 @@ class PPOAgent:
 
     def _act(self, obs, seed):
         logits, v_ext, v_int = self.policy(obs, training=False)
-        actions = tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int32)[:, 0]
+        # Gumbel-max: argmax(logits + Gumbel noise) samples the softmax exactly.
+        uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
+        actions = tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
         logp = tf.gather(tf.nn.log_softmax(logits), actions, batch_dims=1)
         return actions, logp, v_ext[:, 0], v_int[:, 0]
 

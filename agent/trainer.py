@@ -148,6 +148,14 @@ class Trainer:
     def save(self):
         return self.manager.save(checkpoint_number=int(self.update.numpy()))
 
+    def restore(self):
+        """Load the run's latest checkpoint; every saved value must find its object."""
+        path = self.manager.latest_checkpoint
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint in {self.run_dir / 'checkpoints'}")
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+        return path
+
     def train(self, progress=True):
         """Train until cfg.total_steps; returns a summary dict."""
         cfg = self.cfg

@@ -51,6 +51,8 @@ class EnvPoolEnv:
         raw = info.get("reward", reward)
         game_over = np.asarray(info.get("terminated", terminated), bool) | truncated
         out = {"reset_row": reset_row, "env_id": info["env_id"]}
+        if "lives" in info:
+            out["lives"] = info["lives"]
         out.update(self._episodes.step(raw, ~reset_row, game_over))
         return obs, reward, terminated, truncated, out
 

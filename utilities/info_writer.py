@@ -16,6 +16,7 @@ TAGS = {
     "value_loss": "loss/value",
     "rnd_loss": "loss/rnd",
     "entropy": "loss/entropy",
+    "loss": "loss/total",
     "approx_kl": "train/approx_kl",
     "clip_fraction": "train/clip_fraction",
     "explained_variance": "train/explained_variance",

@@ -1,0 +1,70 @@
+"""The command line as a user runs it: real processes, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import envs
+from agent.config import TrainConfig
+from agent.trainer import Trainer
+from tests.conftest import ROOT
+from utilities.events import read_scalars
+
+
+def run_cli(*args, cwd=ROOT, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, bad", [
+    (["--game", "pacmann"], "pacmann"),
+    (["--algo", "dqn"], "dqn"),
+    (["--steps", "0"], "'0'"),
+    (["--steps", "ten"], "'ten'"),
+    (["--num-envs", "-4"], "'-4'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, bad):
+    result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and bad in lines[0], result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "--game", "freeway", "--algo", "ppo-rnd", "--steps", "2048",
+                     "--seed", "7", "--run-dir", str(run_dir), "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["steps"] == 2048 and summary["updates"] == 2
+
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["game"] == "freeway" and cfg["algo"] == "ppo-rnd" and cfg["seed"] == 7
+    assert cfg["num_envs"] == 8 and cfg["int_coef"] == 1.0 and cfg["env"]["reward_clip"] is True
+
+    scalars = read_scalars(run_dir)
+    for tag in ("loss/policy", "loss/value", "loss/rnd", "loss/entropy", "reward/intrinsic",
+                "train/approx_kl", "train/explained_variance", "train/learning_rate",
+                "time/steps_per_second"):
+        assert [s for s, _ in scalars[tag]] == [1024, 2048], tag
+    assert all(v > 0 for _, v in scalars["reward/intrinsic"])
+    assert all(np.isfinite(v) for _, v in scalars["loss/rnd"])
+    # Linear annealing: update 2 of 2 runs at half the preset's learning rate.
+    np.testing.assert_allclose([v for _, v in scalars["train/learning_rate"]], [2.5e-4, 1.25e-4], rtol=1e-5)
+
+    # The checkpoint restores into a fresh trainer in this (another) process.
+    trainer = Trainer(TrainConfig(**cfg), envs.make("freeway", 8, 7, **cfg["env"]), run_dir)
+    fresh = [w.copy() for w in trainer.agent.rnd_predictor.get_weights()]
+    trainer.restore()
+    assert int(trainer.step.numpy()) == 2048 and int(trainer.update.numpy()) == 2
+    assert not np.allclose(fresh[-2], trainer.agent.rnd_predictor.get_weights()[-2])
+    # Warm-up (1024 steps x 8 envs) plus the two rollouts' next observations.
+    assert trainer.agent.obs_norm.count.numpy() == pytest.approx(1024 * 8 + 2 * 1024, abs=1)
+    assert trainer.int_return_norm.count.numpy() == pytest.approx(2 * 1024, abs=1)
+    trainer.close()
