@@ -40,18 +40,28 @@ def is_image(obs_shape):
     return len(obs_shape) == 3
 
 
+def _mlp(x, activation="tanh"):
+    x = _dense(64, ROOT2, activation)(x)
+    return _dense(64, ROOT2, activation)(x)
+
+
 def actor_critic(obs_shape, num_actions, obs_dtype="uint8"):
-    """obs -> (action logits [B, A], extrinsic value [B, 1], intrinsic value [B, 1])."""
+    """obs -> (action logits [B, A], extrinsic value [B, 1], intrinsic value [B, 1]).
+
+    Images share a Nature-CNN torso (rewards are clipped, so value errors stay
+    small). Vectors get separate actor and critic MLPs, as CleanRL's classic-control
+    agent: unclipped returns make value gradients large, and under global-norm
+    clipping a shared torso would let them crowd out the policy gradient.
+    """
     inputs = keras.Input(obs_shape, dtype=obs_dtype if is_image(obs_shape) else "float32")
     if is_image(obs_shape):
         x = _to_nhwc(layers.Rescaling(1.0 / 255.0)(inputs))
-        h = _dense(512, ROOT2, "relu")(_nature_convs(x, "relu"))
+        actor = critic = _dense(512, ROOT2, "relu")(_nature_convs(x, "relu"))
     else:
-        h = _dense(64, ROOT2, "tanh")(inputs)
-        h = _dense(64, ROOT2, "tanh")(h)
-    logits = _dense(num_actions, 0.01, name="logits")(h)
-    value_ext = _dense(1, 1.0, name="value_ext")(h)
-    value_int = _dense(1, 1.0, name="value_int")(h)
+        actor, critic = _mlp(inputs), _mlp(inputs)
+    logits = _dense(num_actions, 0.01, name="logits")(actor)
+    value_ext = _dense(1, 1.0, name="value_ext")(critic)
+    value_int = _dense(1, 1.0, name="value_int")(critic)
     return keras.Model(inputs, [logits, value_ext, value_int], name="actor_critic")
 
 
@@ -61,8 +71,7 @@ def rnd_target(obs_shape, features=512):
     if is_image(obs_shape):
         h = _nature_convs(_to_nhwc(inputs), "leaky_relu")
     else:
-        h = _dense(64, ROOT2, "leaky_relu")(inputs)
-        h = _dense(64, ROOT2, "leaky_relu")(h)
+        h = _mlp(inputs, "leaky_relu")
     model = keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_target")
     model.trainable = False
     return model
@@ -74,8 +83,7 @@ def rnd_predictor(obs_shape, features=512):
     if is_image(obs_shape):
         h = _nature_convs(_to_nhwc(inputs), "leaky_relu")
     else:
-        h = _dense(64, ROOT2, "leaky_relu")(inputs)
-        h = _dense(64, ROOT2, "leaky_relu")(h)
+        h = _mlp(inputs, "leaky_relu")
     h = _dense(512, ROOT2, "relu")(h)
     h = _dense(512, ROOT2, "relu")(h)
     return keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_predictor")
