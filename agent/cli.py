@@ -5,7 +5,6 @@ The agent package never imports envs; this module is the one place that does.
 
 import argparse
 import datetime
-import json
 import pathlib
 import sys
 
@@ -39,6 +38,10 @@ def build_parser():
     train.add_argument("--run-dir", help="run folder (default: logs/<game>-<algo>-<time>)")
     train.add_argument("--checkpoint-every", type=positive_int, default=50, help="updates between checkpoints")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    plot = sub.add_parser("plot", help="learning curve PNG from run folders' event files")
+    plot.add_argument("run_dirs", nargs="+")
+    plot.add_argument("--out", default="learning_curve.png")
+    plot.add_argument("--tag", default="episode/return")
     return parser
 
 
@@ -79,12 +82,29 @@ def train(args):
         summary = trainer.train(progress=not args.no_progress)
     finally:
         trainer.close()
-    print(json.dumps(summary, indent=2))
+    print(format_summary(summary))
+    return 0
+
+
+def format_summary(s):
+    minutes, seconds = divmod(int(s["wall_seconds"]), 60)
+    return (f"done: {s['steps']:,} steps, {s['updates']} updates in {minutes}m{seconds:02d}s "
+            f"({s['steps_per_second']:.0f} steps/s, {100 * s['grad_share']:.0f}% in gradient steps)\n"
+            f"episodes: {s['episodes']}, mean return of the last 20: {s['mean_recent_return']:.2f}\n"
+            f"run folder: {s['run_dir']}  (tensorboard --logdir {s['run_dir']})")
+
+
+def plot(args):
+    missing = [d for d in args.run_dirs if not pathlib.Path(d).is_dir()]
+    if missing:
+        print(f"python -m agent plot: error: no run folder {missing[0]!r}", file=sys.stderr)
+        return 2
+    from utilities.plots import plot_learning_curve
+
+    print(plot_learning_curve(args.run_dirs, args.out, args.tag))
     return 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        return train(args)
-    return 2
+    return {"train": train, "plot": plot}[args.command](args)

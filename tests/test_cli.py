@@ -41,8 +41,7 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     result = run_cli("train", "--game", "freeway", "--algo", "ppo-rnd", "--steps", "2048",
                      "--seed", "7", "--run-dir", str(run_dir), "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert summary["steps"] == 2048 and summary["updates"] == 2
+    assert "done: 2,048 steps, 2 updates" in result.stdout
 
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["game"] == "freeway" and cfg["algo"] == "ppo-rnd" and cfg["seed"] == 7
@@ -57,6 +56,9 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     assert all(np.isfinite(v) for _, v in scalars["loss/rnd"])
     # Linear annealing: update 2 of 2 runs at half the preset's learning rate.
     np.testing.assert_allclose([v for _, v in scalars["train/learning_rate"]], [2.5e-4, 1.25e-4], rtol=1e-5)
+
+    plot = run_cli("plot", str(run_dir), "--out", str(tmp_path / "curve.png"), "--tag", "loss/rnd")
+    assert plot.returncode == 0 and (tmp_path / "curve.png").stat().st_size > 5000
 
     # The checkpoint restores into a fresh trainer in this (another) process.
     trainer = Trainer(TrainConfig(**cfg), envs.make("freeway", 8, 7, **cfg["env"]), run_dir)
