@@ -21,7 +21,9 @@ class PPOAgent:
         self.obs_shape = tuple(obs_shape)
         self.num_actions = int(num_actions)
         self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype)
-        trainable = list(self.policy.trainable_variables)
+        # Plain PPO has no intrinsic stream: its value head stays untrained.
+        trainable = [v for v in self.policy.trainable_variables
+                     if cfg.rnd or not v.path.startswith("value_int/")]
         self.minibatch_size = cfg.batch_size // cfg.num_minibatches
         if cfg.rnd:
             # RND sees only the last frame of the stack (Burda et al. 2018).
