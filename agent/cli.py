@@ -29,14 +29,18 @@ def build_parser():
     parser = _Parser(prog="python -m agent", description="Train PPO / PPO+RND agents.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = sub.add_parser("train", help="train an agent")
-    train.add_argument("--game", default="freeway",
-                       help="freeway, venture, gravitar, cartpole, mountaincar or an EnvPool id (Pong-v5)")
-    train.add_argument("--algo", default="ppo", help="ppo or ppo-rnd")
+    train.add_argument("--game", help="freeway (default), venture, gravitar, cartpole, mountaincar, "
+                                      "deepsea or an EnvPool Atari id (Pong-v5)")
+    train.add_argument("--algo", help="ppo (default) or ppo-rnd")
     train.add_argument("--steps", type=positive_int, help="agent steps over all envs (default: the preset's)")
     train.add_argument("--num-envs", type=positive_int, help="parallel envs (default: the preset's)")
-    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--seed", type=int, help="random seed (default 1)")
     train.add_argument("--run-dir", help="run folder (default: logs/<game>-<algo>-<time>)")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its last checkpoint (only --steps may change)")
     train.add_argument("--checkpoint-every", type=positive_int, default=50, help="updates between checkpoints")
+    train.add_argument("--stop-after", type=positive_int, metavar="UPDATES",
+                       help="pause after this many updates (checkpoint saved; continue with --resume)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     plot = sub.add_parser("plot", help="learning curve PNG from run folders' event files")
     plot.add_argument("run_dirs", nargs="+")
@@ -45,45 +49,99 @@ def build_parser():
     return parser
 
 
-def resolve_config(args):
-    """The run's TrainConfig from a game preset and the flags; ValueError if bad."""
+class UsageError(ValueError):
+    """Bad input: reported in one line with exit code 2."""
+
+
+def new_config(args):
+    """The run's TrainConfig from a game preset and the flags."""
     from agent.config import TrainConfig
     import envs
 
-    preset = envs.preset(args.game, args.algo)  # raises on an unknown game or algo
-    cfg = TrainConfig.from_preset(preset, game=args.game, algo=args.algo, seed=args.seed,
+    game, algo = args.game or "freeway", args.algo or "ppo"
+    try:
+        preset = envs.preset(game, algo)
+    except ValueError as err:
+        raise UsageError(err) from None
+    cfg = TrainConfig.from_preset(preset, game=game, algo=algo, seed=1 if args.seed is None else args.seed,
                                   total_steps=args.steps, num_envs=args.num_envs)
-    return cfg.validate()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = pathlib.Path(args.run_dir or f"logs/{cfg.game}-{cfg.algo}-{stamp}")
+    if (run_dir / "config.json").exists():
+        raise UsageError(f"run folder {str(run_dir)!r} already holds a run; "
+                         f"continue it with --resume {run_dir} or choose another --run-dir")
+    return cfg.validate(), run_dir
+
+
+def resumed_config(args):
+    """The config saved in the run folder, with --steps raised if asked."""
+    from agent.config import TrainConfig
+
+    given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
+                                      ("--num-envs", args.num_envs), ("--run-dir", args.run_dir))
+             if value is not None]
+    if given:
+        raise UsageError(f"{given[0]} cannot change on --resume: a run keeps its config (only --steps may be raised)")
+    run_dir = pathlib.Path(args.resume)
+    try:
+        cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        raise UsageError(f"no run to resume in {str(run_dir)!r}: it needs a readable config.json") from None
+    if args.steps is not None:
+        if args.steps < cfg.total_steps:
+            raise UsageError(f"--steps {args.steps} is below the run's {cfg.total_steps}: it may only be raised")
+        cfg.total_steps = args.steps
+    if not (run_dir / "checkpoints" / "checkpoint").exists():
+        raise UsageError(f"run {str(run_dir)!r} has no checkpoint to resume")
+    return cfg.validate(), run_dir
 
 
 def train(args):
     import envs
 
     try:
-        cfg = resolve_config(args)
-    except ValueError as err:
-        print(f"python -m agent train: error: {err}", file=sys.stderr)
-        return 2
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = pathlib.Path(args.run_dir or f"logs/{cfg.game}-{cfg.algo}-{stamp}")
-    if (run_dir / "config.json").exists():
-        print(f"python -m agent train: error: run folder {str(run_dir)!r} already holds a run; "
-              f"choose another --run-dir", file=sys.stderr)
-        return 2
-    from agent.trainer import Trainer  # TensorFlow loads only once the input is known good
+        cfg, run_dir = resumed_config(args) if args.resume else new_config(args)
+    except UsageError as err:
+        return fail("train", err)
+    from agent.trainer import NonFiniteLoss, Trainer  # TensorFlow loads only once the input is good
+    from utilities.checkpoints import CheckpointMismatch
 
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(cfg.to_json())
     trainer = Trainer(cfg, env, run_dir, checkpoint_every=args.checkpoint_every)
-    print(f"training {cfg.algo} on {cfg.game} for {cfg.total_steps:,} steps "
-          f"({cfg.num_updates} updates of {cfg.batch_size}) -> {run_dir}")
     try:
-        summary = trainer.train(progress=not args.no_progress)
+        if args.resume:
+            try:
+                path = trainer.restore()
+            except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
+                return fail("train", f"cannot resume {str(run_dir)!r}: {err}".splitlines()[0])
+            print(f"resuming {run_dir} from {path} at step {int(trainer.step.numpy()):,}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / "config.json", cfg.to_json())
+        print(f"training {cfg.algo} on {cfg.game} for {cfg.total_steps:,} steps "
+              f"({cfg.num_updates} updates of {cfg.batch_size}) -> {run_dir}")
+        try:
+            summary = trainer.train(progress=not args.no_progress, max_updates=args.stop_after)
+        except NonFiniteLoss as err:
+            print(f"python -m agent train: {err}", file=sys.stderr)
+            return 1
     finally:
         trainer.close()
     print(format_summary(summary))
+    if summary["interrupted"]:
+        print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {run_dir}")
+        return 130
     return 0
+
+
+def fail(command, message):
+    print(f"python -m agent {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def write_atomic(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def format_summary(s):
@@ -97,8 +155,7 @@ def format_summary(s):
 def plot(args):
     missing = [d for d in args.run_dirs if not pathlib.Path(d).is_dir()]
     if missing:
-        print(f"python -m agent plot: error: no run folder {missing[0]!r}", file=sys.stderr)
-        return 2
+        return fail("plot", f"no run folder {missing[0]!r}")
     from utilities.plots import plot_learning_curve
 
     print(plot_learning_curve(args.run_dirs, args.out, args.tag))

@@ -4,7 +4,10 @@ It drives any env with the package's batched interface (see envs.envpool_env);
 it never imports envs, the caller hands one in.
 """
 
+import contextlib
 import pathlib
+import signal
+import threading
 import time
 
 import keras
@@ -13,6 +16,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from agent.ppo import PPOAgent, explained_variance
+from utilities.checkpoints import CheckpointStore
 from utilities.gae import discounted_filter
 from utilities.info_writer import InfoWriter
 from utilities.normalizer import Normalizer
@@ -21,6 +25,27 @@ from utilities.optimization_batch import OptimizationBatch
 
 class NonFiniteLoss(RuntimeError):
     """A NaN or Inf loss: the run stops and keeps its last good checkpoint."""
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Ctrl-C sets a flag that the loop reads at the next update boundary, so the
+    checkpoint it then writes is consistent; a second Ctrl-C interrupts at once."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["set"]:
+            raise KeyboardInterrupt
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
@@ -39,14 +64,22 @@ class Trainer:
             self.int_return_norm = Normalizer((), name="int_return_norm")
             self.int_filter = tf.Variable(np.zeros(cfg.num_envs), dtype=tf.float64, trainable=False)
             state.update(int_return_norm=self.int_return_norm, int_filter=self.int_filter)
-        self.checkpoint = tf.train.Checkpoint(**state)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
-                                                  max_to_keep=keep_checkpoints)
+        meta = {"game": cfg.game, "algo": cfg.algo, "obs_shape": list(space.shape),
+                "num_actions": int(env.single_action_space.n), "network": self.agent.policy.name}
+        self.checkpoints = CheckpointStore(self.run_dir / "checkpoints", meta, keep_checkpoints, **state)
         self.checkpoint_every = checkpoint_every
-        self.writer = InfoWriter(self.run_dir)
+        self._writer = None
         self.episodes = 0
         self.grad_seconds = 0.0
         self.obs = None
+
+    @property
+    def writer(self):
+        # Opened on first use, after any restore: it drops points a killed run wrote
+        # past its last checkpoint, and a refused resume writes nothing.
+        if self._writer is None:
+            self._writer = InfoWriter(self.run_dir, purge_after=int(self.step.numpy()))
+        return self._writer
 
     # --- collecting ---------------------------------------------------------
 
@@ -146,42 +179,43 @@ class Trainer:
     # --- the run ------------------------------------------------------------
 
     def save(self):
-        return self.manager.save(checkpoint_number=int(self.update.numpy()))
+        return self.checkpoints.save(int(self.update.numpy()))
 
     def restore(self):
-        """Load the run's latest checkpoint; every saved value must find its object."""
-        path = self.manager.latest_checkpoint
-        if path is None:
-            raise FileNotFoundError(f"no checkpoint in {self.run_dir / 'checkpoints'}")
-        self.checkpoint.restore(path).assert_existing_objects_matched()
-        return path
+        """Continue from the run's latest checkpoint (see CheckpointStore.restore)."""
+        return self.checkpoints.restore()
 
-    def train(self, progress=True):
-        """Train until cfg.total_steps; returns a summary dict."""
+    def train(self, progress=True, max_updates=None):
+        """Train until cfg.total_steps, Ctrl-C, or `max_updates` more updates (a pause:
+        the schedule still runs to total_steps); checkpoints at the end. Returns a summary."""
         cfg = self.cfg
+        start_step = int(self.step.numpy())
+        last_update = cfg.num_updates if max_updates is None else min(
+            cfg.num_updates, int(self.update.numpy()) + max_updates)
         self.obs, _ = self.env.reset()
         if cfg.rnd and int(self.update.numpy()) == 0:
             self.warmup_obs_norm()
-        start, start_step = time.perf_counter(), int(self.step.numpy())
+        start = time.perf_counter()
         bar = tqdm(total=cfg.total_steps, initial=start_step, unit="step", unit_scale=True,
                    disable=not progress, dynamic_ncols=True)
-        try:
-            while int(self.update.numpy()) < cfg.num_updates:
-                t0, s0 = time.perf_counter(), int(self.step.numpy())
-                self.collect_rollout()
-                stats = self.learn()
-                now = time.perf_counter()
-                stats["steps_per_second"] = (int(self.step.numpy()) - s0) / (now - t0)
-                stats["grad_share"] = self.grad_seconds / (now - start)
-                self.writer.write(stats, int(self.step.numpy()))
-                bar.update(int(self.step.numpy()) - s0)
-                bar.set_postfix(ret=f"{self.writer.mean_recent_return:.1f}", upd=int(self.update.numpy()))
-                if int(self.update.numpy()) % self.checkpoint_every == 0:
-                    self.save()
-        finally:
-            bar.close()
-            self.writer.flush()
-        self.save()
+        with deferred_interrupt() as interrupted:
+            try:
+                while int(self.update.numpy()) < last_update and not interrupted["set"]:
+                    t0, s0 = time.perf_counter(), int(self.step.numpy())
+                    self.collect_rollout()
+                    stats = self.learn()
+                    now = time.perf_counter()
+                    stats["steps_per_second"] = (int(self.step.numpy()) - s0) / (now - t0)
+                    stats["grad_share"] = self.grad_seconds / (now - start)
+                    self.writer.write(stats, int(self.step.numpy()))
+                    bar.update(int(self.step.numpy()) - s0)
+                    bar.set_postfix(ret=f"{self.writer.mean_recent_return:.1f}", upd=int(self.update.numpy()))
+                    if int(self.update.numpy()) % self.checkpoint_every == 0:
+                        self.save()
+            finally:
+                bar.close()
+                self.writer.flush()
+            self.save()
         wall = time.perf_counter() - start
         return {
             "run_dir": str(self.run_dir),
@@ -192,8 +226,10 @@ class Trainer:
             "wall_seconds": wall,
             "steps_per_second": (int(self.step.numpy()) - start_step) / wall,
             "grad_share": self.grad_seconds / wall,
+            "interrupted": interrupted["set"],
         }
 
     def close(self):
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
         self.env.close()

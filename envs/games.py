@@ -42,10 +42,12 @@ CLASSIC_PPO = {
     "gamma": 0.99, "gae_lambda": 0.95, "vf_coef": 0.5, "total_steps": 100_000, "env": {},
 }
 CLASSIC_RND = {**CLASSIC_PPO, "ext_coef": 2.0, "int_coef": 1.0, "int_gamma": 0.99}
-# Deep Sea: 20-step episodes; entropy kept small so the policy can commit to a path.
-DEEP_SEA_PPO = {**CLASSIC_PPO, "rollout_steps": 40, "ent_coef": 0.001, "total_steps": 60_000}
+# Deep Sea 20: episodes of 20 steps plus the auto-reset row, so a 42-step rollout
+# ends with every env back at the start (a resumed run continues exactly); entropy
+# kept small so the policy can commit to a path.
+DEEP_SEA_PPO = {**CLASSIC_PPO, "rollout_steps": 42, "ent_coef": 0.001, "total_steps": 60_000}
 DEEP_SEA_RND = {**DEEP_SEA_PPO, "ext_coef": 2.0, "int_coef": 1.0, "int_gamma": 0.99,
-                "rnd_warmup_steps": 40}
+                "rnd_warmup_steps": 42}
 
 # Envs that are not EnvPool tasks, by the task id GAMES gives them.
 NATIVE = {"DeepSea": DeepSea}

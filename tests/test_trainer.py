@@ -22,9 +22,9 @@ def test_reset_rows_are_masked_and_steps_counted(tmp_path):
     trainer.collect_rollout()
     b = trainer.batch
     # Deep Sea 8: every episode is 8 steps, then one auto-reset row: rows 8, 17, 26, 35.
-    assert np.all(~b.valid[[8, 17, 26, 35]]) and b.valid.sum() == (40 - 4) * 8
+    assert np.all(~b.valid[[8, 17, 26, 35]]) and b.valid.sum() == (42 - 4) * 8
     assert np.all(b.dones[[7, 16, 25, 34]])
-    assert int(trainer.step.numpy()) == 40 * 8
+    assert int(trainer.step.numpy()) == 42 * 8
     assert b.rewards_int.std() > 0
     trainer.close()
 
@@ -41,7 +41,7 @@ def test_same_seed_same_weights(tmp_path):
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    trainer = make_trainer(tmp_path, steps=40 * 8 * 4)
+    trainer = make_trainer(tmp_path, steps=42 * 8 * 4)
     real_step = trainer.agent.train_step
     calls = {"n": 0}
 
@@ -56,5 +56,5 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer.agent.train_step = poisoned
     with pytest.raises(NonFiniteLoss, match="update 3"):
         trainer.train(progress=False)
-    assert trainer.manager.latest_checkpoint.endswith("ckpt-2")
+    assert trainer.checkpoints.latest.endswith("ckpt-2")
     trainer.close()

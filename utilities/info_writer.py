@@ -1,9 +1,12 @@
 """TensorBoard logging: one sink fed flat dicts of scalars under fixed tags."""
 
 import collections
+import pathlib
 
 import numpy as np
 import tensorflow as tf
+
+from utilities.events import read_scalars
 
 # Fixed tag for every quantity the loop reports; a key without a tag here goes
 # under "misc/", so a typo shows up in TensorBoard instead of vanishing.
@@ -32,7 +35,9 @@ class InfoWriter:
     """Writes scalars to a TensorBoard event file in `logdir` and keeps the
     recent episode returns for the progress bar."""
 
-    def __init__(self, logdir, recent=20):
+    def __init__(self, logdir, recent=20, purge_after=None):
+        if purge_after is not None:
+            purge_events_after(logdir, purge_after)
         self.writer = tf.summary.create_file_writer(str(logdir))
         self.recent_returns = collections.deque(maxlen=recent)
         self._returns, self._lengths = [], []
@@ -64,3 +69,23 @@ class InfoWriter:
 
     def close(self):
         self.writer.close()
+
+
+def purge_events_after(logdir, step):
+    """Drop the points a killed run wrote after its last checkpoint at `step`, so the
+    resumed run's curves have neither gaps nor duplicated steps. The kept points
+    are written to a new file before the old files go: a kill in between leaves
+    duplicates, never a loss."""
+    old = sorted(pathlib.Path(logdir).glob("events.out.tfevents.*"))
+    scalars = read_scalars(logdir)
+    if not any(s > step for points in scalars.values() for s, _ in points):
+        return
+    writer = tf.summary.create_file_writer(str(logdir), filename_suffix=".purged")
+    with writer.as_default():
+        for tag, points in scalars.items():
+            for s, value in points:
+                if s <= step:
+                    tf.summary.scalar(tag, value, step=s)
+    writer.close()
+    for path in old:
+        path.unlink()

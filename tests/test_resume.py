@@ -1,0 +1,84 @@
+"""Resuming: exact continuation in a new process, SIGKILL at any moment, Ctrl-C."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tests.conftest import ROOT
+from tests.test_cli import run_cli
+from utilities.events import read_scalars
+
+BATCH = 8 * 42          # the deepsea preset: 8 envs x 42 steps
+RUN = ["train", "--game", "deepsea", "--algo", "ppo-rnd", "--no-progress"]
+
+
+def checkpoint_tensors(run_dir):
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            # save_counter counts writes, which a paused run does more of.
+            if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+
+
+def test_resume_in_a_new_process_continues_exactly(tmp_path):
+    whole, paused = tmp_path / "whole", tmp_path / "paused"
+    assert run_cli(*RUN, "--steps", str(4 * BATCH), "--run-dir", str(whole)).returncode == 0
+    first = run_cli(*RUN, "--steps", str(4 * BATCH), "--run-dir", str(paused), "--stop-after", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert checkpoint_tensors(paused)["update/.ATTRIBUTES/VARIABLE_VALUE"] == 2
+    second = run_cli("train", "--resume", str(paused), "--no-progress")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"at step {2 * BATCH:,}" in second.stdout
+
+    expected, got = checkpoint_tensors(whole), checkpoint_tensors(paused)
+    assert expected.keys() == got.keys()
+    for name, value in expected.items():
+        if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+            np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+    # The curves continue: same steps, none missing, none twice.
+    for tag, points in read_scalars(whole).items():
+        assert [s for s, _ in read_scalars(paused)[tag]] == [s for s, _ in points], tag
+
+
+def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "agent", *RUN, "--steps", str(1000 * BATCH),
+            "--run-dir", str(run_dir), "--checkpoint-every", "1"]
+    rng = np.random.default_rng(0)
+    for attempt in range(3):
+        cmd = args if attempt == 0 else [sys.executable, "-m", "agent", "train", "--resume",
+                                         str(run_dir), "--checkpoint-every", "1", "--no-progress"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Kill once checkpoints are being written, at a random moment.
+        deadline = time.time() + 120
+        while not (run_dir / "checkpoints" / "checkpoint").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.5, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    resumed = run_cli("train", "--resume", str(run_dir), "--stop-after", "1", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "agent", *RUN, "--steps", str(1000 * BATCH),
+                             "--run-dir", str(run_dir), "--checkpoint-every", "1000"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(run_dir.glob("events.out.tfevents.*")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in out
+    saved = checkpoint_tensors(run_dir)
+    assert saved["update/.ATTRIBUTES/VARIABLE_VALUE"] >= 1
+    assert saved["step/.ATTRIBUTES/VARIABLE_VALUE"] == saved["update/.ATTRIBUTES/VARIABLE_VALUE"] * BATCH

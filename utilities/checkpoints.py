@@ -1,0 +1,53 @@
+"""One tf.train.Checkpoint for all training state, written atomically, checked on restore.
+
+Atomic: TensorFlow writes a checkpoint's data and index under temporary names and
+renames them into place, then CheckpointManager replaces its `checkpoint` state
+file atomically. A run killed at any moment therefore leaves the state file
+pointing at a complete checkpoint (the previous one if the kill hit a write).
+"""
+
+import json
+
+import tensorflow as tf
+
+META_KEY = "meta/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint belongs to another game, action set or network."""
+
+
+class CheckpointStore:
+    def __init__(self, directory, meta, keep=3, **trackables):
+        """meta: a JSON-able dict that a checkpoint must match to be restored here."""
+        self.meta = dict(meta)
+        self._meta_var = tf.Variable(json.dumps(self.meta, sort_keys=True), trainable=False)
+        self.checkpoint = tf.train.Checkpoint(meta=self._meta_var, **trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep)
+
+    @property
+    def latest(self):
+        return self.manager.latest_checkpoint
+
+    def save(self, number):
+        return self.manager.save(checkpoint_number=number)
+
+    def restore(self):
+        """Restore the latest checkpoint; every saved value must find its object and
+        every object its value. Raises FileNotFoundError or CheckpointMismatch."""
+        path = self.latest
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint in {self.manager.directory}")
+        saved = saved_meta(path)
+        for key, value in self.meta.items():
+            if saved.get(key) != value:
+                raise CheckpointMismatch(f"checkpoint {path} is for {key} {saved.get(key)!r}, "
+                                         f"this run has {value!r}")
+        self.checkpoint.restore(path).assert_consumed()
+        return path
+
+
+def saved_meta(path):
+    """The meta dict stored in the checkpoint at `path`."""
+    raw = tf.train.load_checkpoint(path).get_tensor(META_KEY)
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
