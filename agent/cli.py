@@ -5,6 +5,7 @@ The agent package never imports envs; this module is the one place that does.
 
 import argparse
 import datetime
+import os
 import pathlib
 import sys
 
@@ -103,7 +104,8 @@ def train(args):
         cfg, run_dir = resumed_config(args) if args.resume else new_config(args)
     except UsageError as err:
         return fail("train", err)
-    from agent.trainer import NonFiniteLoss, Trainer  # TensorFlow loads only once the input is good
+    import_tensorflow_quietly()
+    from agent.trainer import NonFiniteLoss, Trainer
     from utilities.checkpoints import CheckpointMismatch
 
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
@@ -133,6 +135,20 @@ def train(args):
     return 0
 
 
+def import_tensorflow_quietly():
+    """Import TensorFlow with stderr closed: its C++ start-up lines come before absl's
+    log set-up and ignore TF_CPP_MIN_LOG_LEVEL. Called once the input is known good."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def fail(command, message):
     print(f"python -m agent {command}: error: {message}", file=sys.stderr)
     return 2
@@ -156,6 +172,7 @@ def plot(args):
     missing = [d for d in args.run_dirs if not pathlib.Path(d).is_dir()]
     if missing:
         return fail("plot", f"no run folder {missing[0]!r}")
+    import_tensorflow_quietly()
     from utilities.plots import plot_learning_curve
 
     print(plot_learning_curve(args.run_dirs, args.out, args.tag))

@@ -13,6 +13,8 @@ info always carries
                    life) and its UNCLIPPED return and length in agent steps.
 """
 
+import warnings
+
 import envpool
 import numpy as np
 
@@ -23,12 +25,15 @@ class EnvPoolEnv:
     def __init__(self, task_id, num_envs, seed, **kwargs):
         # Synchronous mode (batch_size == num_envs): one call steps every env in
         # EnvPool's C++ thread pool, no Python loop over envs.
-        self._env = envpool.make(task_id, env_type="gymnasium", num_envs=num_envs,
-                                 seed=seed, **kwargs)
+        with warnings.catch_warnings():
+            # EnvPool declares classic-control bounds in float64; Gymnasium warns on the cast.
+            warnings.filterwarnings("ignore", message=".*precision lowered.*")
+            self._env = envpool.make(task_id, env_type="gymnasium", num_envs=num_envs,
+                                     seed=seed, **kwargs)
+            self.single_observation_space = self._env.observation_space
+            self.single_action_space = self._env.action_space
         self.task_id = task_id
         self.num_envs = num_envs
-        self.single_observation_space = self._env.observation_space
-        self.single_action_space = self._env.action_space
         self._episodes = EpisodeCounter(num_envs)
         self._ended = np.zeros(num_envs, bool)
 

@@ -82,3 +82,30 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
     saved = checkpoint_tensors(run_dir)
     assert saved["update/.ATTRIBUTES/VARIABLE_VALUE"] >= 1
     assert saved["step/.ATTRIBUTES/VARIABLE_VALUE"] == saved["update/.ATTRIBUTES/VARIABLE_VALUE"] * BATCH
+
+
+def snapshot(folder):
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_refused_resumes_change_nothing_on_disk(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli(*RUN, "--steps", str(BATCH), "--run-dir", str(run_dir)).returncode == 0
+    config = run_dir / "config.json"
+    # The same folder, but its config now names a game with another observation and action set.
+    config.write_text(config.read_text().replace('"game": "deepsea"', '"game": "cartpole"'))
+    before = snapshot(tmp_path)
+    cases = [
+        (["--resume", str(run_dir)], "is for game 'deepsea'"),
+        (["--resume", str(tmp_path / "nothing")], "no run to resume"),
+        (["--resume", str(run_dir), "--steps", "5"], "may only be raised"),
+        (["--resume", str(run_dir), "--seed", "3"], "--seed cannot change"),
+        (["--run-dir", str(run_dir)], "already holds a run"),
+    ]
+    for args, message in cases:
+        result = run_cli("train", *args)
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+        assert lines[0].startswith("python -m agent train: error:")
+        assert snapshot(tmp_path) == before, args
