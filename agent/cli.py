@@ -26,6 +26,16 @@ def positive_int(text):
     return value
 
 
+def seed_list(text):
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"must be distinct integers separated by commas, got {text!r}")
+    return seeds
+
+
 def build_parser():
     parser = _Parser(prog="python -m agent", description="Train PPO / PPO+RND agents.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -36,6 +46,11 @@ def build_parser():
     train.add_argument("--steps", type=positive_int, help="agent steps over all envs (default: the preset's)")
     train.add_argument("--num-envs", type=positive_int, help="parallel envs (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default 1)")
+    train.add_argument("--seeds", type=seed_list, help="train these seeds one after another, e.g. 1,2,3 "
+                                                      "(run folders <run-dir>-seed<k>)")
+    train.add_argument("--give-up-after", type=positive_int, metavar="S",
+                       help="with --give-up-below T: move on when the mean return is still <= T after S updates")
+    train.add_argument("--give-up-below", type=float, metavar="T")
     train.add_argument("--run-dir", help="run folder (default: logs/<game>-<algo>-<time>)")
     train.add_argument("--resume", metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last checkpoint (only --steps may change)")
@@ -43,6 +58,14 @@ def build_parser():
     train.add_argument("--stop-after", type=positive_int, metavar="UPDATES",
                        help="pause after this many updates (checkpoint saved; continue with --resume)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    export = sub.add_parser("export", help="export a run's policy to saved_model/<run-name>/")
+    export.add_argument("run_dir")
+    export.add_argument("--out", help="export folder (default: saved_model/<run-name>)")
+    play = sub.add_parser("play", help="greedy episodes of an exported policy")
+    play.add_argument("model_dir")
+    play.add_argument("--episodes", type=positive_int, default=1)
+    play.add_argument("--video", help="write the episodes to this mp4 file")
+    play.add_argument("--json", action="store_true", help="one JSON object per episode")
     plot = sub.add_parser("plot", help="learning curve PNG from run folders' event files")
     plot.add_argument("run_dirs", nargs="+")
     plot.add_argument("--out", default="learning_curve.png")
@@ -98,8 +121,24 @@ def resumed_config(args):
 
 
 def train(args):
+    if args.seeds:
+        if args.seed is not None or args.resume:
+            return fail("train", "--seeds cannot be combined with --seed or --resume")
+        base = args.run_dir or f"logs/{args.game or 'freeway'}-{args.algo or 'ppo'}-" \
+                               f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        for seed in args.seeds:
+            code = train_one(argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}"}))
+            if code != 0:
+                return code
+        return 0
+    return train_one(args)
+
+
+def train_one(args):
     import envs
 
+    if (args.give_up_after is None) != (args.give_up_below is None):
+        return fail("train", "--give-up-after and --give-up-below go together")
     try:
         cfg, run_dir = resumed_config(args) if args.resume else new_config(args)
     except UsageError as err:
@@ -119,10 +158,12 @@ def train(args):
             print(f"resuming {run_dir} from {path} at step {int(trainer.step.numpy()):,}")
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / "config.json", cfg.to_json())
-        print(f"training {cfg.algo} on {cfg.game} for {cfg.total_steps:,} steps "
+        print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}) for {cfg.total_steps:,} steps "
               f"({cfg.num_updates} updates of {cfg.batch_size}) -> {run_dir}")
+        give_up = (args.give_up_after, args.give_up_below) if args.give_up_after else None
         try:
-            summary = trainer.train(progress=not args.no_progress, max_updates=args.stop_after)
+            summary = trainer.train(progress=not args.no_progress, max_updates=args.stop_after,
+                                    give_up=give_up)
         except NonFiniteLoss as err:
             print(f"python -m agent train: {err}", file=sys.stderr)
             return 1
@@ -132,7 +173,21 @@ def train(args):
     if summary["interrupted"]:
         print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {run_dir}")
         return 130
+    if summary["gave_up"]:
+        print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
+    print(f"policy exported to {export_run(run_dir)}")
     return 0
+
+
+def fail(command, message):
+    print(f"python -m agent {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def write_atomic(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def import_tensorflow_quietly():
@@ -149,15 +204,74 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
-def fail(command, message):
-    print(f"python -m agent {command}: error: {message}", file=sys.stderr)
-    return 2
+def export_run(run_dir, out_dir=None):
+    """Export the policy of the run's latest checkpoint; returns the export folder."""
+    from agent.config import TrainConfig
+    from agent.export import export_policy
+    from agent.ppo import PPOAgent
+    from utilities.checkpoints import saved_meta
+    from utilities.events import read_scalars
+    import tensorflow as tf
+
+    run_dir = pathlib.Path(run_dir)
+    cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
+    path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    meta = saved_meta(path)
+    agent = PPOAgent(cfg, meta["obs_shape"], meta["num_actions"],
+                     "uint8" if len(meta["obs_shape"]) == 3 else "float32")
+    tf.train.Checkpoint(policy=agent.policy).restore(path).expect_partial()
+    returns = read_scalars(run_dir).get("episode/return", [])
+    card = {"game": cfg.game, "stage": None, "algo": cfg.algo, "seed": cfg.seed,
+            "action_set": None, "num_actions": meta["num_actions"], "obs_shape": meta["obs_shape"],
+            "steps_trained": int(tf.train.load_checkpoint(path).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
+            "best_test_score": None, "last_mean_return": returns[-1][1] if returns else None,
+            "env": cfg.env, "run_dir": str(run_dir), "checkpoint": path}
+    return export_policy(agent.policy, out_dir or pathlib.Path("saved_model") / run_dir.name, card)
 
 
-def write_atomic(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def export(args):
+    run_dir = pathlib.Path(args.run_dir)
+    if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoints" / "checkpoint").is_file():
+        return fail("export", f"no run with a checkpoint in {str(run_dir)!r}")
+    import_tensorflow_quietly()
+    print(export_run(run_dir, args.out))
+    return 0
+
+
+def play(args):
+    import json
+
+    import envs
+
+    import_tensorflow_quietly()
+    from agent.export import read_card
+
+    try:
+        card = read_card(args.model_dir)
+        envs.resolve_game(card["game"])
+    except (OSError, ValueError, KeyError) as err:
+        return fail("play", f"cannot play {args.model_dir!r}: {err}")
+    if args.video and not pathlib.Path(args.video).parent.resolve().is_dir():
+        return fail("play", f"no folder for --video {args.video!r}")
+    import tensorflow as tf
+    from agent.play import play_episodes
+    from utilities.video import write_mp4
+
+    policy = tf.saved_model.load(args.model_dir)
+    env = envs.make(card["game"], 1, 0, **card.get("env", {}))
+    frames = []
+    try:
+        for episode in play_episodes(policy, env, args.episodes, record=bool(args.video)):
+            frames += episode.pop("frames", [])
+            print(json.dumps(episode) if args.json else
+                  f"episode {episode['episode']}: return {episode['return']:.1f}, length {episode['length']}")
+    finally:
+        env.close()
+    if args.video:
+        write_mp4(frames, args.video)
+        if not args.json:
+            print(f"video: {args.video}")
+    return 0
 
 
 def format_summary(s):
@@ -181,4 +295,4 @@ def plot(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return {"train": train, "plot": plot}[args.command](args)
+    return {"train": train, "export": export, "play": play, "plot": plot}[args.command](args)

@@ -185,9 +185,12 @@ class Trainer:
         """Continue from the run's latest checkpoint (see CheckpointStore.restore)."""
         return self.checkpoints.restore()
 
-    def train(self, progress=True, max_updates=None):
+    def train(self, progress=True, max_updates=None, give_up=None):
         """Train until cfg.total_steps, Ctrl-C, or `max_updates` more updates (a pause:
-        the schedule still runs to total_steps); checkpoints at the end. Returns a summary."""
+        the schedule still runs to total_steps); checkpoints at the end. Returns a summary.
+
+        give_up=(S, T): seed 004's rule to move on when the mean recent return is
+        still at most T after S updates."""
         cfg = self.cfg
         start_step = int(self.step.numpy())
         last_update = cfg.num_updates if max_updates is None else min(
@@ -198,6 +201,7 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=cfg.total_steps, initial=start_step, unit="step", unit_scale=True,
                    disable=not progress, dynamic_ncols=True)
+        gave_up = False
         with deferred_interrupt() as interrupted:
             try:
                 while int(self.update.numpy()) < last_update and not interrupted["set"]:
@@ -212,6 +216,10 @@ class Trainer:
                     bar.set_postfix(ret=f"{self.writer.mean_recent_return:.1f}", upd=int(self.update.numpy()))
                     if int(self.update.numpy()) % self.checkpoint_every == 0:
                         self.save()
+                    if give_up and int(self.update.numpy()) == give_up[0] and not (
+                            self.writer.mean_recent_return > give_up[1]):
+                        gave_up = True
+                        break
             finally:
                 bar.close()
                 self.writer.flush()
@@ -227,6 +235,7 @@ class Trainer:
             "steps_per_second": (int(self.step.numpy()) - start_step) / wall,
             "grad_share": self.grad_seconds / wall,
             "interrupted": interrupted["set"],
+            "gave_up": gave_up,
         }
 
     def close(self):

@@ -39,7 +39,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, bad):
 def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli("train", "--game", "freeway", "--algo", "ppo-rnd", "--steps", "2048",
-                     "--seed", "7", "--run-dir", str(run_dir), "--no-progress")
+                     "--seed", "7", "--run-dir", str(run_dir), "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "done: 2,048 steps, 2 updates" in result.stdout
 
@@ -70,3 +70,48 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     assert trainer.agent.obs_norm.count.numpy() == pytest.approx(1024 * 8 + 2 * 1024, abs=1)
     assert trainer.int_return_norm.count.numpy() == pytest.approx(2 * 1024, abs=1)
     trainer.close()
+
+
+def test_exported_policy_loads_without_the_package_and_plays(tmp_path):
+    result = run_cli("train", "--game", "freeway", "--steps", "1024", "--run-dir", "logs/fw",
+                     "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    model = tmp_path / "saved_model" / "fw"
+    card = json.loads((model / "policy.json").read_text())
+    assert card["game"] == "freeway" and card["num_actions"] == 3 and card["steps_trained"] == 1024
+    assert (model / "policy.keras").stat().st_size > 100_000
+
+    # Plain TensorFlow in a bare process: no package on the path, cwd elsewhere.
+    obs = np.random.default_rng(0).integers(0, 255, size=(3, 4, 84, 84), dtype=np.uint8)
+    np.save(tmp_path / "obs.npy", obs)
+    code = ("import sys, numpy as np, tensorflow as tf; f = tf.saved_model.load(sys.argv[1]); "
+            "out = f(np.load(sys.argv[2])); print(out['action'].numpy().tolist(), out['logits'].shape)")
+    bare = subprocess.run([sys.executable, "-c", code, str(model), str(tmp_path / "obs.npy")],
+                          capture_output=True, text=True, cwd="/", env={"PATH": os.environ["PATH"]})
+    assert bare.returncode == 0, bare.stderr[-2000:]
+    import keras
+    expected = np.argmax(keras.saving.load_model(model / "policy.keras")(obs)[0], axis=-1).tolist()
+    assert bare.stdout.strip() == f"{expected} (3, 3)"
+
+    video = tmp_path / "episode.mp4"
+    played = run_cli("play", str(model), "--episodes", "1", "--json", "--video", str(video), cwd=tmp_path)
+    assert played.returncode == 0, played.stderr[-2000:]
+    episode = json.loads(played.stdout.strip().splitlines()[0])
+    # Freeway lasts 2 min 16 s of game time: ~2048 agent steps after the random no-op start.
+    assert episode["episode"] == 1 and 2000 <= episode["length"] <= 2048
+    import cv2
+    capture = cv2.VideoCapture(str(video))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == episode["length"]
+    assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 336
+
+
+@pytest.mark.parametrize("args, message", [
+    (["play", "nowhere"], "not an exported policy"),
+    (["export", "nowhere"], "no run with a checkpoint"),
+    (["plot", "nowhere"], "no run folder"),
+])
+def test_missing_paths_are_one_line_errors(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]

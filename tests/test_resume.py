@@ -109,3 +109,18 @@ def test_refused_resumes_change_nothing_on_disk(tmp_path):
         assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
         assert lines[0].startswith("python -m agent train: error:")
         assert snapshot(tmp_path) == before, args
+
+
+def test_seeds_run_one_after_another_and_give_up_on_a_flat_curve(tmp_path):
+    # Deep Sea PPO never finds the reward: its mean return stays <= 0, so every seed
+    # moves on after 2 updates instead of running all 10.
+    result = run_cli(*RUN[:4], "ppo", "--seeds", "4,5", "--steps", str(10 * BATCH),
+                     "--give-up-after", "2", "--give-up-below", "0", "--run-dir", "logs/ds",
+                     "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("gave up") == 2
+    for seed in (4, 5):
+        run_dir = tmp_path / "logs" / f"ds-seed{seed}"
+        assert f'"seed": {seed}' in (run_dir / "config.json").read_text()
+        assert checkpoint_tensors(run_dir)["update/.ATTRIBUTES/VARIABLE_VALUE"] == 2
+        assert (tmp_path / "saved_model" / f"ds-seed{seed}" / "saved_model.pb").is_file()
