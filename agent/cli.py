@@ -210,7 +210,7 @@ def export_run(run_dir, out_dir=None):
     from agent.export import export_policy
     from agent.ppo import PPOAgent
     from utilities.checkpoints import saved_meta
-    from utilities.events import read_scalars
+    import numpy as np
     import tensorflow as tf
 
     run_dir = pathlib.Path(run_dir)
@@ -220,11 +220,14 @@ def export_run(run_dir, out_dir=None):
     agent = PPOAgent(cfg, meta["obs_shape"], meta["num_actions"],
                      "uint8" if len(meta["obs_shape"]) == 3 else "float32")
     tf.train.Checkpoint(policy=agent.policy).restore(path).expect_partial()
-    returns = read_scalars(run_dir).get("episode/return", [])
+    reader = tf.train.load_checkpoint(path)
+    key = "best_return/.ATTRIBUTES/VARIABLE_VALUE"
+    best = float(reader.get_tensor(key)) if reader.has_tensor(key) else float("nan")
     card = {"game": cfg.game, "stage": None, "algo": cfg.algo, "seed": cfg.seed,
             "action_set": None, "num_actions": meta["num_actions"], "obs_shape": meta["obs_shape"],
-            "steps_trained": int(tf.train.load_checkpoint(path).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
-            "best_test_score": None, "last_mean_return": returns[-1][1] if returns else None,
+            "steps_trained": int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
+            # No greedy test episodes on Atari yet: the best training score stands in.
+            "best_test_score": None, "best_mean_return": best if np.isfinite(best) else None,
             "env": cfg.env, "run_dir": str(run_dir), "checkpoint": path}
     return export_policy(agent.policy, out_dir or pathlib.Path("saved_model") / run_dir.name, card)
 

@@ -59,7 +59,10 @@ class Trainer:
         self.batch = OptimizationBatch(cfg.rollout_steps, cfg.num_envs, space.shape, space.dtype)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)     # agent steps, all envs
         self.update = tf.Variable(0, dtype=tf.int64, trainable=False)   # updates done
-        state = dict(self.agent.trackables(), step=self.step, update=self.update)
+        # Best mean return of the last 20 training episodes, seen at an update's end.
+        self.best_return = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
+        state = dict(self.agent.trackables(), step=self.step, update=self.update,
+                     best_return=self.best_return)
         if cfg.rnd:
             self.int_return_norm = Normalizer((), name="int_return_norm")
             self.int_filter = tf.Variable(np.zeros(cfg.num_envs), dtype=tf.float64, trainable=False)
@@ -211,6 +214,8 @@ class Trainer:
                     now = time.perf_counter()
                     stats["steps_per_second"] = (int(self.step.numpy()) - s0) / (now - t0)
                     stats["grad_share"] = self.grad_seconds / (now - start)
+                    if self.writer.mean_recent_return > self.best_return.numpy():
+                        self.best_return.assign(self.writer.mean_recent_return)
                     self.writer.write(stats, int(self.step.numpy()))
                     bar.update(int(self.step.numpy()) - s0)
                     bar.set_postfix(ret=f"{self.writer.mean_recent_return:.1f}", upd=int(self.update.numpy()))

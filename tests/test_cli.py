@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import envs
 from agent.config import TrainConfig
@@ -61,6 +62,8 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     assert plot.returncode == 0 and (tmp_path / "curve.png").stat().st_size > 5000
 
     # The checkpoint restores into a fresh trainer in this (another) process.
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    saved = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
     trainer = Trainer(TrainConfig(**cfg), envs.make("freeway", 8, 7, **cfg["env"]), run_dir)
     fresh = [w.copy() for w in trainer.agent.rnd_predictor.get_weights()]
     trainer.restore()
@@ -69,6 +72,11 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     # Warm-up (1024 steps x 8 envs) plus the two rollouts' next observations.
     assert trainer.agent.obs_norm.count.numpy() == pytest.approx(1024 * 8 + 2 * 1024, abs=1)
     assert trainer.int_return_norm.count.numpy() == pytest.approx(2 * 1024, abs=1)
+    for name, var in (("rnd_obs_norm", trainer.agent.obs_norm), ("int_return_norm", trainer.int_return_norm)):
+        for field in ("mean", "var", "count"):
+            np.testing.assert_array_equal(getattr(var, field).numpy(),
+                                          saved[f"{name}/{field}/.ATTRIBUTES/VARIABLE_VALUE"])
+    np.testing.assert_array_equal(trainer.int_filter.numpy(), saved["int_filter/.ATTRIBUTES/VARIABLE_VALUE"])
     trainer.close()
 
 
@@ -79,6 +87,7 @@ def test_exported_policy_loads_without_the_package_and_plays(tmp_path):
     model = tmp_path / "saved_model" / "fw"
     card = json.loads((model / "policy.json").read_text())
     assert card["game"] == "freeway" and card["num_actions"] == 3 and card["steps_trained"] == 1024
+    assert card["obs_shape"] == [4, 84, 84] and card["env"]["reward_clip"] is True
     assert (model / "policy.keras").stat().st_size > 100_000
 
     # Plain TensorFlow in a bare process: no package on the path, cwd elsewhere.
