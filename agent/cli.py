@@ -43,6 +43,8 @@ def build_parser():
     train.add_argument("--game", help="freeway (default), venture, gravitar, cartpole, mountaincar, "
                                       "deepsea or an EnvPool Atari id (Pong-v5)")
     train.add_argument("--algo", help="ppo (default) or ppo-rnd")
+    train.add_argument("--stage", help="mario: W-S, world 1-8, stage 1-4 (default 1-1)")
+    train.add_argument("--actions", help="mario: right, simple or complex (default: complex, 12 actions)")
     train.add_argument("--steps", type=positive_int, help="agent steps over all envs (default: the preset's)")
     train.add_argument("--num-envs", type=positive_int, help="parallel envs (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default 1)")
@@ -84,13 +86,14 @@ def new_config(args):
 
     game, algo = args.game or "freeway", args.algo or "ppo"
     try:
-        preset = envs.preset(game, algo)
+        preset = envs.preset(game, algo, args.stage, args.actions)
     except ValueError as err:
         raise UsageError(err) from None
     cfg = TrainConfig.from_preset(preset, game=game, algo=algo, seed=1 if args.seed is None else args.seed,
                                   total_steps=args.steps, num_envs=args.num_envs)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = pathlib.Path(args.run_dir or f"logs/{cfg.game}-{cfg.algo}-{stamp}")
+    name = cfg.game + (f"-{cfg.env['stage']}" if "stage" in cfg.env else "")
+    run_dir = pathlib.Path(args.run_dir or f"logs/{name}-{cfg.algo}-{stamp}")
     if (run_dir / "config.json").exists():
         raise UsageError(f"run folder {str(run_dir)!r} already holds a run; "
                          f"continue it with --resume {run_dir} or choose another --run-dir")
@@ -102,6 +105,7 @@ def resumed_config(args):
     from agent.config import TrainConfig
 
     given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
+                                      ("--stage", args.stage), ("--actions", args.actions),
                                       ("--num-envs", args.num_envs), ("--run-dir", args.run_dir))
              if value is not None]
     if given:
@@ -223,8 +227,8 @@ def export_run(run_dir, out_dir=None):
     reader = tf.train.load_checkpoint(path)
     key = "best_return/.ATTRIBUTES/VARIABLE_VALUE"
     best = float(reader.get_tensor(key)) if reader.has_tensor(key) else float("nan")
-    card = {"game": cfg.game, "stage": None, "algo": cfg.algo, "seed": cfg.seed,
-            "action_set": None, "num_actions": meta["num_actions"], "obs_shape": meta["obs_shape"],
+    card = {"game": cfg.game, "stage": cfg.env.get("stage"), "algo": cfg.algo, "seed": cfg.seed,
+            "action_set": cfg.env.get("action_set"), "num_actions": meta["num_actions"], "obs_shape": meta["obs_shape"],
             "steps_trained": int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
             # No greedy test episodes on Atari yet: the best training score stands in.
             "best_test_score": None, "best_mean_return": best if np.isfinite(best) else None,

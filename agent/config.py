@@ -20,6 +20,7 @@ class TrainConfig:
     ent_coef: float = 0.01
     vf_coef: float = 1.0
     value_loss: str = "mse"           # "mse" or "huber"
+    network: str = "nature"           # image torso: "nature" (Mnih et al. 2015) or "mario" (seed 000)
     max_grad_norm: float = 0.5
     target_kl: float | None = None    # stop the epochs of an update once approx KL passes this
     norm_adv: bool = True
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}: choose ppo or ppo-rnd")
         if self.value_loss not in ("mse", "huber"):
             raise ValueError(f"value_loss must be mse or huber, got {self.value_loss!r}")
+        if self.network not in ("nature", "mario"):
+            raise ValueError(f"network must be nature or mario, got {self.network!r}")
         if self.batch_size % self.num_minibatches:
             raise ValueError(f"num_minibatches {self.num_minibatches} must divide "
                              f"num_envs x rollout_steps = {self.batch_size}")

@@ -36,6 +36,14 @@ def _nature_convs(x, activation):
     return layers.Flatten()(x)
 
 
+def _mario_convs(x):
+    # Seed 000 / CVHvn's Mario net: 4 x conv(32, 3x3, stride 2), 84 -> 42 -> 21 -> 11 -> 6.
+    for _ in range(4):
+        x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu",
+                          kernel_initializer=keras.initializers.Orthogonal(ROOT2))(x)
+    return layers.Flatten()(x)
+
+
 def is_image(obs_shape):
     return len(obs_shape) == 3
 
@@ -45,7 +53,7 @@ def _mlp(x, activation="tanh"):
     return _dense(64, ROOT2, activation)(x)
 
 
-def actor_critic(obs_shape, num_actions, obs_dtype="uint8"):
+def actor_critic(obs_shape, num_actions, obs_dtype="uint8", torso="nature"):
     """obs -> (action logits [B, A], extrinsic value [B, 1], intrinsic value [B, 1]).
 
     Images share a Nature-CNN torso (rewards are clipped, so value errors stay
@@ -56,13 +64,15 @@ def actor_critic(obs_shape, num_actions, obs_dtype="uint8"):
     inputs = keras.Input(obs_shape, dtype=obs_dtype if is_image(obs_shape) else "float32")
     if is_image(obs_shape):
         x = _to_nhwc(layers.Rescaling(1.0 / 255.0)(inputs))
-        actor = critic = _dense(512, ROOT2, "relu")(_nature_convs(x, "relu"))
+        convs = _mario_convs(x) if torso == "mario" else _nature_convs(x, "relu")
+        actor = critic = _dense(512, ROOT2, "relu")(convs)
     else:
         actor, critic = _mlp(inputs), _mlp(inputs)
     logits = _dense(num_actions, 0.01, name="logits")(actor)
     value_ext = _dense(1, 1.0, name="value_ext")(critic)
     value_int = _dense(1, 1.0, name="value_int")(critic)
-    return keras.Model(inputs, [logits, value_ext, value_int], name="actor_critic")
+    name = "actor_critic_mario" if torso == "mario" and is_image(obs_shape) else "actor_critic"
+    return keras.Model(inputs, [logits, value_ext, value_int], name=name)
 
 
 def rnd_target(obs_shape, features=512):

@@ -20,7 +20,7 @@ class PPOAgent:
         self.cfg = cfg
         self.obs_shape = tuple(obs_shape)
         self.num_actions = int(num_actions)
-        self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype)
+        self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype, cfg.network)
         # Plain PPO has no intrinsic stream: its value head stays untrained.
         trainable = [v for v in self.policy.trainable_variables
                      if cfg.rnd or not v.path.startswith("value_int/")]

@@ -68,7 +68,8 @@ class Trainer:
             self.int_filter = tf.Variable(np.zeros(cfg.num_envs), dtype=tf.float64, trainable=False)
             state.update(int_return_norm=self.int_return_norm, int_filter=self.int_filter)
         meta = {"game": cfg.game, "algo": cfg.algo, "obs_shape": list(space.shape),
-                "num_actions": int(env.single_action_space.n), "network": self.agent.policy.name}
+                "num_actions": int(env.single_action_space.n), "network": self.agent.policy.name,
+                "env": cfg.env}
         self.checkpoints = CheckpointStore(self.run_dir / "checkpoints", meta, keep_checkpoints, **state)
         self.checkpoint_every = checkpoint_every
         self._writer = None

@@ -9,6 +9,9 @@ import envpool
 
 from envs.deep_sea import DeepSea
 from envs.envpool_env import EnvPoolEnv
+from envs.mario import ACTION_SETS, MarioVecEnv
+from envs.mario_presets import mario_ppo, mario_rnd
+from envs.mario_rules import parse_stage
 
 ALGOS = ("ppo", "ppo-rnd")
 
@@ -50,7 +53,7 @@ DEEP_SEA_RND = {**DEEP_SEA_PPO, "ext_coef": 2.0, "int_coef": 1.0, "int_gamma": 0
                 "rnd_warmup_steps": 42}
 
 # Envs that are not EnvPool tasks, by the task id GAMES gives them.
-NATIVE = {"DeepSea": DeepSea}
+NATIVE = {"DeepSea": DeepSea, "SuperMarioBros": MarioVecEnv}
 
 GAMES = {
     "freeway": ("Freeway-v5", {"ppo": ATARI_PPO, "ppo-rnd": FREEWAY_RND}),
@@ -59,6 +62,8 @@ GAMES = {
     "cartpole": ("CartPole-v1", {"ppo": CLASSIC_PPO, "ppo-rnd": CLASSIC_RND}),
     "mountaincar": ("MountainCar-v0", {"ppo": CLASSIC_PPO, "ppo-rnd": CLASSIC_RND}),
     "deepsea": ("DeepSea", {"ppo": DEEP_SEA_PPO, "ppo-rnd": DEEP_SEA_RND}),
+    # Mario's presets depend on the stage: see preset().
+    "mario": ("SuperMarioBros", {"ppo": mario_ppo, "ppo-rnd": mario_rnd}),
 }
 
 
@@ -85,11 +90,21 @@ def resolve_game(name):
                      f"or an EnvPool task id such as Pong-v5 or Breakout-v5")
 
 
-def preset(game, algo):
-    """The preset dict of `game` for `algo`."""
+def preset(game, algo, stage=None, action_set=None):
+    """The preset dict of `game` for `algo` (Mario: of its stage and action set)."""
     if algo not in ALGOS:
         raise ValueError(f"unknown algo {algo!r}: choose one of {', '.join(ALGOS)}")
-    return resolve_game(game)[1][algo]
+    found = resolve_game(game)[1][algo]
+    if callable(found):
+        stage = stage or "1-1"
+        world, level = parse_stage(stage)
+        action_set = action_set or "complex"
+        if action_set not in ACTION_SETS:
+            raise ValueError(f"unknown action set {action_set!r}: choose one of {', '.join(ACTION_SETS)}")
+        return found(f"{world}-{level}", action_set)
+    if stage is not None or action_set is not None:
+        raise ValueError(f"--stage and --actions are for mario, not {game!r}")
+    return found
 
 
 def make(game, num_envs, seed, **env_kwargs):

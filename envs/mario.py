@@ -1,0 +1,257 @@
+"""Super Mario Bros (nes-py) behind the package's batched interface.
+
+Seed 000's training env in each emulator (MarioGame): JoypadSpace with an action
+set, skip 4 with the classic reward summed per frame, gray 84x84 (INTER_AREA),
+stack 4, 0-29 random actions after each reset (training only), seed 000's
+bonuses and stage rules, done on death.
+
+MarioVecEnv steps N of them in worker processes (the emulator holds the GIL):
+observations and per-step results go through shared memory, one message per
+worker per agent step, and the auto-reset semantics match EnvPool's, so the agent
+cannot tell the two apart.
+"""
+
+import multiprocessing as mp
+import multiprocessing.connection
+import weakref
+from multiprocessing import shared_memory
+
+import cv2
+import gymnasium
+import numpy as np
+
+from envs.episodes import EpisodeCounter
+from envs.mario_rules import StageRules, classic_frame_reward, parse_stage
+
+ACTION_SETS = ("right", "simple", "complex")
+FRAME = (84, 84)
+
+
+def _buttons(action_set):
+    from gym_super_mario_bros.actions import COMPLEX_MOVEMENT, RIGHT_ONLY, SIMPLE_MOVEMENT
+
+    return {"right": RIGHT_ONLY, "simple": SIMPLE_MOVEMENT, "complex": COMPLEX_MOVEMENT}[action_set]
+
+
+class MarioGame:
+    """One emulator with seed 000's training wrappers."""
+
+    def __init__(self, stage, action_set, seed, random_starts=True, skip=4, noop_max=30):
+        import gym_super_mario_bros  # noqa: F401  (registers the envs)
+        from nes_py.wrappers import JoypadSpace
+
+        self.world, self.stage = parse_stage(stage)
+        self.env = JoypadSpace(gymnasium.make(f"SuperMarioBros-{self.world}-{self.stage}-v0"),
+                               _buttons(action_set))
+        self.num_actions = self.env.action_space.n
+        self.rng = np.random.default_rng(seed)
+        self.seed, self.random_starts, self.skip, self.noop_max = seed, random_starts, skip, noop_max
+        self.rules = StageRules(self.world, self.stage)
+        self.stack = np.zeros((4,) + FRAME, np.uint8)
+        self.prev = None
+
+    @staticmethod
+    def frame(rgb):
+        return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), FRAME, interpolation=cv2.INTER_AREA)
+
+    def reset(self):
+        obs, info = self.env.reset(seed=self.seed)
+        self.seed = None   # seeded once; later resets continue the emulator's own stream
+        if self.random_starts:
+            for _ in range(self.rng.integers(self.noop_max)):
+                obs, _, terminated, truncated, info = self.env.step(int(self.rng.integers(self.num_actions)))
+                if terminated or truncated:
+                    obs, info = self.env.reset()
+        self.rules.reset()
+        self.prev = info
+        self.stack[:] = self.frame(obs)
+        return self.stack, info
+
+    def step(self, action):
+        total = 0.0
+        for _ in range(self.skip):
+            obs, _, terminated, truncated, info = self.env.step(int(action))
+            total += classic_frame_reward(info, self.prev)
+            self.prev = info
+            if terminated or truncated:
+                break
+        reward, done = self.rules(total, terminated, info)
+        self.stack[:-1] = self.stack[1:]
+        self.stack[-1] = self.frame(obs)
+        return self.stack, reward, done, truncated and not done, info
+
+    def close(self):
+        self.env.close()
+
+
+# --- the vectorised adapter ---------------------------------------------------
+
+class WorkerDied(RuntimeError):
+    """A Mario worker process ended; the env cannot go on."""
+
+
+def _layout(num_envs):
+    """(name, dtype, shape) of every shared array, in order."""
+    return [("obs", np.uint8, (num_envs, 4) + FRAME), ("reward", np.float32, (num_envs,)),
+            ("terminated", np.bool_, (num_envs,)), ("truncated", np.bool_, (num_envs,)),
+            ("reset_row", np.bool_, (num_envs,)), ("x_pos", np.int32, (num_envs,)),
+            ("y_pos", np.int32, (num_envs,)), ("flag_get", np.bool_, (num_envs,))]
+
+
+def _views(buffer, num_envs):
+    views, offset = {}, 0
+    for name, dtype, shape in _layout(num_envs):
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        views[name] = np.ndarray(shape, dtype, buffer=buffer, offset=offset)
+        offset += size
+    return views
+
+
+def _shared_size(num_envs):
+    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, dtype, shape in _layout(num_envs))
+
+
+def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_starts):
+    shm = shared_memory.SharedMemory(name=shm_name, track=False)   # the parent owns it
+    out = _views(shm.buf, num_envs)
+    games = [MarioGame(stage, action_set, s, random_starts) for s in seeds]
+    ended = [False] * len(games)
+
+    def write(i, obs, reward, terminated, truncated, reset_row, info):
+        out["obs"][i] = obs
+        out["reward"][i] = reward
+        out["terminated"][i], out["truncated"][i], out["reset_row"][i] = terminated, truncated, reset_row
+        out["x_pos"][i], out["y_pos"][i], out["flag_get"][i] = info["x_pos"], info["y_pos"], info["flag_get"]
+
+    try:
+        conn.send(("ready", games[0].num_actions))
+        while True:
+            command, actions = conn.recv()
+            if command == "close":
+                break
+            for k, (i, game) in enumerate(zip(indices, games)):
+                if command == "reset" or ended[k]:
+                    # EnvPool's next-step auto-reset: the step after an end only resets.
+                    obs, info = game.reset()
+                    write(i, obs, 0.0, False, False, command != "reset", info)
+                    ended[k] = False
+                else:
+                    obs, reward, terminated, truncated, info = game.step(actions[k])
+                    write(i, obs, reward, terminated, truncated, False, info)
+                    ended[k] = terminated or truncated
+            conn.send(("done", None))
+    except (EOFError, KeyboardInterrupt, BrokenPipeError):
+        pass   # the parent is gone: exit rather than outlive it
+    finally:
+        for game in games:
+            game.close()
+        del out
+        shm.close()
+
+
+def _shutdown(processes, conns, shm):
+    for conn in conns:
+        try:
+            conn.send(("close", None))
+        except (OSError, BrokenPipeError):
+            pass
+    for p in processes:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+    try:
+        shm.close()
+    except BufferError:
+        pass   # numpy views still alive in this process; unlinking frees it anyway
+    shm.unlink()
+
+
+class MarioVecEnv:
+    def __init__(self, num_envs, seed, stage="1-1", action_set="complex", random_starts=True,
+                 num_workers=None, timeout=60.0):
+        parse_stage(stage)
+        if action_set not in ACTION_SETS:
+            raise ValueError(f"unknown action set {action_set!r}: choose one of {', '.join(ACTION_SETS)}")
+        self.stage, self.action_set, self.num_envs, self.timeout = stage, action_set, num_envs, timeout
+        num_workers = num_workers or min(num_envs, mp.cpu_count())
+        self._shm = shared_memory.SharedMemory(create=True, size=_shared_size(num_envs))
+        self._out = _views(self._shm.buf, num_envs)
+        ctx = mp.get_context("spawn")   # never fork a process that holds TensorFlow
+        self._conns, self._processes = [], []
+        self._slices = np.array_split(np.arange(num_envs), num_workers)
+        for indices in self._slices:
+            parent, child = ctx.Pipe()
+            seeds = [seed + int(i) for i in indices]   # each env seeded on its own
+            p = ctx.Process(target=_worker, daemon=True,
+                            args=(child, self._shm.name, num_envs, indices.tolist(), stage, action_set,
+                                  seeds, random_starts))
+            p.start()
+            child.close()
+            self._conns.append(parent)
+            self._processes.append(p)
+        self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, self._shm)
+        num_actions = self._gather()[0]
+        self.single_observation_space = gymnasium.spaces.Box(0, 255, (4,) + FRAME, np.uint8)
+        self.single_action_space = gymnasium.spaces.Discrete(num_actions)
+        self._episodes = EpisodeCounter(num_envs)
+
+    def _gather(self):
+        """One reply from every worker; a dead worker raises instead of hanging."""
+        replies = {}
+        pending = {conn: p for conn, p in zip(self._conns, self._processes)}
+        while pending:
+            ready = mp.connection.wait(list(pending) + [p.sentinel for p in pending.values()], self.timeout)
+            if not ready:
+                raise WorkerDied(f"Mario workers gave no answer within {self.timeout:.0f} s")
+            for conn, p in list(pending.items()):
+                if conn in ready:
+                    try:
+                        replies[conn] = conn.recv()[1]
+                    except (EOFError, OSError):
+                        pass
+                    else:
+                        del pending[conn]
+                        continue
+                if p.sentinel in ready or not p.is_alive():
+                    self.close()
+                    raise WorkerDied(f"Mario worker (pid {p.pid}) died with exit code {p.exitcode}")
+        return [replies[c] for c in self._conns]
+
+    def _command(self, command, actions=None):
+        if not self._finalizer.alive:
+            raise RuntimeError("MarioVecEnv is closed")
+        for conn, p, indices in zip(self._conns, self._processes, self._slices):
+            chunk = None if actions is None else [int(a) for a in actions[indices]]
+            try:
+                conn.send((command, chunk))
+            except (BrokenPipeError, OSError):
+                self.close()
+                raise WorkerDied(f"Mario worker (pid {p.pid}) died with exit code {p.exitcode}") from None
+        self._gather()
+
+    def _info(self):
+        out = self._out
+        return {"reset_row": out["reset_row"].copy(), "x_pos": out["x_pos"].copy(),
+                "y_pos": out["y_pos"].copy(), "flag_get": out["flag_get"].copy()}
+
+    def reset(self):
+        self._command("reset")
+        self._episodes = EpisodeCounter(self.num_envs)
+        info = self._info()
+        none = np.zeros(self.num_envs, bool)
+        info.update(episode_end=none, episode_return=np.zeros(self.num_envs),
+                    episode_length=np.zeros(self.num_envs, int))
+        return self._out["obs"].copy(), info
+
+    def step(self, actions):
+        self._command("step", np.asarray(actions))
+        out = self._out
+        reward, terminated, truncated = out["reward"].copy(), out["terminated"].copy(), out["truncated"].copy()
+        info = self._info()
+        info.update(self._episodes.step(reward, ~info["reset_row"], terminated | truncated))
+        return out["obs"].copy(), reward, terminated, truncated, info
+
+    def close(self):
+        self._out = None
+        self._finalizer()
