@@ -1,0 +1,215 @@
+"""Mario: the classic reward and seed 000's rules in the real emulator, the adapter's contract."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from envs.mario import MarioGame, MarioVecEnv, WorkerDied
+from envs.mario_rules import StageRules, classic_frame_reward, parse_stage
+from tests.conftest import ROOT
+
+NOOP, RIGHT = 0, 1   # RIGHT_ONLY action set
+
+
+def test_classic_reward_on_a_scripted_run_in_the_emulator():
+    game = MarioGame("1-1", "right", seed=0, random_starts=False)
+    _, info = game.reset()
+    assert (info["x_pos"], info["time"]) == (40, 400)
+    rewards, infos = [], [info]
+    for i in range(400):
+        _, reward, done, _, info = game.step(NOOP if i < 20 else RIGHT)
+        rewards.append(reward)
+        infos.append(info)
+        if done:
+            break
+    game.close()
+    # Standing still: only the clock pays, -1 per tick (400 -> 399 within 20 steps), / 10.
+    assert sum(rewards[:20]) == pytest.approx((infos[20]["time"] - 400) / 10) and infos[20]["time"] < 400
+    assert all(i["x_pos"] == 40 for i in infos[:21])
+    # Walking: each step pays (x progress + clock) / 10, frame by frame (no jump over 5 px).
+    for t in range(20, len(rewards) - 1):
+        dx = infos[t + 1]["x_pos"] - infos[t]["x_pos"]
+        dt = infos[t + 1]["time"] - infos[t]["time"]
+        assert rewards[t] == pytest.approx((dx + dt) / 10), t
+    # Walking right into the first goomba: death (-25 clipped to -15 on the dying frame),
+    # -50 for dying with time left, / 10.
+    last = infos[-1]
+    assert last["is_dying"] and not last["flag_get"] and last["time"] > 0
+    assert 250 < last["x_pos"] < 350
+    dx, dt = last["x_pos"] - infos[-2]["x_pos"], last["time"] - infos[-2]["time"]
+    assert -6.5 - 0.1 <= rewards[-1] <= -6.5 + (dx + dt + 15) / 10
+
+
+def test_classic_frame_reward_by_hand():
+    prev = {"x_pos": 100, "time": 300}
+    assert classic_frame_reward({"x_pos": 103, "time": 300}, prev) == 3
+    assert classic_frame_reward({"x_pos": 103, "time": 299}, prev) == 2
+    assert classic_frame_reward({"x_pos": 180, "time": 300}, prev) == 0        # warp: not progress
+    assert classic_frame_reward({"x_pos": 98, "time": 300}, prev) == -2
+    assert classic_frame_reward({"x_pos": 100, "time": 300, "is_dying": True}, prev) == -15  # -25 clipped
+
+
+def info(x, y=79, time=300, flag=False):
+    return {"x_pos": x, "y_pos": y, "time": time, "flag_get": flag}
+
+
+def test_common_rules():
+    rules = StageRules(1, 1)
+    assert rules(3.0, False, info(50)) == (0.3, False)
+    assert rules(3.0, True, info(60, flag=True)) == (5.3, True)                 # +50 flag
+    assert rules(-15.0, True, info(60)) == pytest.approx((-6.5, True))          # -50 death
+    assert rules(-1.0, True, info(60, time=0)) == pytest.approx((-0.1, True))   # time-out: no penalty
+
+
+def test_stage_4_2_warp_zone_penalty():
+    rules = StageRules(4, 2)
+    assert rules(1.0, False, info(500, y=254))[0] == pytest.approx(0.1)
+    assert rules(1.0, False, info(500, y=255))[0] == pytest.approx(-4.9)
+
+
+def test_stage_4_4_rules():
+    rules = StageRules(4, 4)
+    assert rules(1.0, False, info(1000, y=130)) == pytest.approx((0.09, False))  # -0.1 a step
+    assert rules(1.0, False, info(1000, y=100)) == pytest.approx((-5.0, True))   # wrong (lower) path
+    rules.reset()
+    assert rules(1.0, False, info(2000, y=130)) == pytest.approx((-5.0, True))   # past 1588 the upper path is wrong
+    rules.reset()
+    rules(1.0, False, info(2000, y=100))
+    assert rules(1.0, False, info(1890, y=100)) == pytest.approx((0.1, True))    # looped: end, no penalty
+
+
+def test_stage_7_4_rules():
+    rules = StageRules(7, 4)
+    assert rules(1.0, False, info(600, y=100)) == pytest.approx((0.1, False))
+    assert rules(1.0, False, info(600, y=130)) == pytest.approx((-4.9, True))
+    rules.reset()
+    rules(0.0, False, info(1500, y=200))
+    assert rules(0.0, False, info(1390, y=200))[1] is True
+
+
+def test_stage_8_4_rules():
+    rules = StageRules(8, 4)
+    assert rules(0.0, False, info(100)) == pytest.approx((-0.01, False))
+    assert rules(0.0, False, info(300)) == pytest.approx((5.0 - 0.01, False))    # correct pipe: +50
+    assert rules(0.0, False, info(2450)) == pytest.approx((-10.0 + 5.0, True))   # hidden brick -100 (+50 jump)
+    rules.reset()
+    rules(0.0, False, info(3000))
+    assert rules(0.0, False, info(3690)) == pytest.approx((5.0 - 5.0, True))     # -50, +50 jump
+    rules.reset()
+    rules(0.0, False, info(1000))
+    assert rules(0.0, False, info(312)) == pytest.approx((-5.0, True))           # wrong way back
+
+
+def test_a_stage_rule_fires_in_the_emulator():
+    # 4-4: walking right off the start drops Mario to the lower, wrong floor.
+    game = MarioGame("4-4", "right", seed=0, random_starts=False)
+    _, info = game.reset()
+    rewards, infos = [], [info]
+    for _ in range(100):
+        _, reward, done, _, info = game.step(RIGHT)
+        rewards.append(reward)
+        infos.append(info)
+        if done:
+            break
+    game.close()
+    assert done and not info["is_dying"] and info["x_pos"] <= 1500 and info["y_pos"] < 127
+    assert rewards[-1] == pytest.approx(-5.0)          # the wrong-path rule replaces the reward
+    for t in range(len(rewards) - 1):                  # each living step carries the -0.1 (/ 10)
+        dx = infos[t + 1]["x_pos"] - infos[t]["x_pos"]
+        dt = infos[t + 1]["time"] - infos[t]["time"]
+        assert rewards[t] == pytest.approx((dx + dt) / 10 - 0.01), t
+
+
+@pytest.mark.parametrize("text", ["9-1", "1-5", "abc", "0-1", ""])
+def test_unknown_stages(text):
+    with pytest.raises(ValueError, match="unknown stage"):
+        parse_stage(text)
+
+
+def test_adapter_contract():
+    env = MarioVecEnv(3, seed=5, stage="1-1", action_set="complex", num_workers=2)
+    try:
+        assert env.single_observation_space.shape == (4, 84, 84) and env.single_action_space.n == 12
+        obs, info = env.reset()
+        assert obs.shape == (3, 4, 84, 84) and obs.dtype == np.uint8 and not info["reset_row"].any()
+        rng = np.random.default_rng(0)
+        prev_done = np.zeros(3, bool)
+        returns, running = [], np.zeros(3)
+        for _ in range(200):
+            # Mostly "right": Mario walks into the first goomba, so episodes end.
+            actions = np.where(rng.random(3) < 0.8, 1, rng.integers(12, size=3))
+            obs, reward, terminated, truncated, info = env.step(actions)
+            assert obs.shape == (3, 4, 84, 84) and reward.dtype == np.float32
+            np.testing.assert_array_equal(info["reset_row"], prev_done)
+            assert np.all(reward[info["reset_row"]] == 0)
+            running += reward
+            for i in np.flatnonzero(info["episode_end"]):
+                assert info["episode_return"][i] == pytest.approx(running[i], abs=1e-4)
+                returns.append(info["episode_return"][i])
+                running[i] = 0
+            prev_done = terminated | truncated
+        assert len(returns) >= 2
+    finally:
+        env.close()
+
+
+def test_envs_are_seeded_on_their_own():
+    env = MarioVecEnv(2, seed=11, stage="1-1", num_workers=1)
+    try:
+        env.reset()
+        for _ in range(5):
+            obs, *_ = env.step(np.array([1, 1]))
+        # Different random starts: the two envs are not in lock step.
+        assert not np.array_equal(obs[0], obs[1])
+    finally:
+        env.close()
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read().lower()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_worker_raises_quickly_and_nothing_is_left():
+    env = MarioVecEnv(2, seed=0, num_workers=2)
+    env.reset()
+    pids = [p.pid for p in env._processes]
+    os.kill(pids[0], signal.SIGKILL)
+    start = time.time()
+    with pytest.raises(WorkerDied, match="died"):
+        for _ in range(3):
+            env.step(np.array([0, 0]))
+    assert time.time() - start < 10
+    env.close()
+    time.sleep(0.5)
+    assert not any(_alive(p) for p in pids)
+
+
+def test_no_worker_outlives_its_parent(tmp_path):
+    code = ("import os, signal, sys, numpy as np\n"
+            "from envs.mario import MarioVecEnv\n"
+            "if __name__ == '__main__':\n"
+            "    env = MarioVecEnv(2, seed=0, num_workers=2)\n"
+            "    env.reset()\n"
+            "    print(' '.join(str(p.pid) for p in env._processes), flush=True)\n"
+            "    if sys.argv[1] == 'kill':\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n")
+    script = tmp_path / "parent.py"
+    script.write_text(code)
+    for how in ("exit", "kill"):   # interpreter exit without close(), and SIGKILL of the parent
+        out = subprocess.run([sys.executable, str(script), how], cwd=ROOT, capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+        pids = [int(p) for p in out.stdout.split()]
+        assert len(pids) == 2, out.stderr[-2000:]
+        deadline = time.time() + 10
+        while any(_alive(p) for p in pids) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), how
