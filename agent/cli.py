@@ -59,6 +59,9 @@ def build_parser():
     train.add_argument("--checkpoint-every", type=positive_int, default=50, help="updates between checkpoints")
     train.add_argument("--stop-after", type=positive_int, metavar="UPDATES",
                        help="pause after this many updates (checkpoint saved; continue with --resume)")
+    train.add_argument("--test-every", type=positive_int, metavar="UPDATES",
+                       help="greedy test episode every UPDATES updates (default: 10 for mario, off otherwise)")
+    train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     export = sub.add_parser("export", help="export a run's policy to saved_model/<run-name>/")
     export.add_argument("run_dir")
@@ -151,8 +154,17 @@ def train_one(args):
     from agent.trainer import NonFiniteLoss, Trainer
     from utilities.checkpoints import CheckpointMismatch
 
+    from agent.evaluation import greedy_episode
+
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
-    trainer = Trainer(cfg, env, run_dir, checkpoint_every=args.checkpoint_every)
+    test_every = args.test_every or (10 if envs.is_mario(cfg.game) else None)
+    test_env, test = None, None
+    if test_every:
+        test_env = envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env)
+        max_repeats = 200 if envs.is_mario(cfg.game) else None
+        test = lambda act: greedy_episode(act, test_env, max_repeats, record=True)  # noqa: E731
+    trainer = Trainer(cfg, env, run_dir, checkpoint_every=args.checkpoint_every, test=test,
+                      test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
     try:
         if args.resume:
             try:
@@ -173,10 +185,14 @@ def train_one(args):
             return 1
     finally:
         trainer.close()
+        if test_env is not None:
+            test_env.close()
     print(format_summary(summary))
     if summary["interrupted"]:
         print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {run_dir}")
         return 130
+    if summary["cleared"]:
+        print(f"cleared the stage in a greedy test episode; video: {run_dir / 'best_test_episode.mp4'}")
     if summary["gave_up"]:
         print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
     print(f"policy exported to {export_run(run_dir)}")
@@ -214,7 +230,6 @@ def export_run(run_dir, out_dir=None):
     from agent.export import export_policy
     from agent.ppo import PPOAgent
     from utilities.checkpoints import saved_meta
-    import numpy as np
     import tensorflow as tf
 
     run_dir = pathlib.Path(run_dir)
@@ -225,15 +240,22 @@ def export_run(run_dir, out_dir=None):
                      "uint8" if len(meta["obs_shape"]) == 3 else "float32")
     tf.train.Checkpoint(policy=agent.policy).restore(path).expect_partial()
     reader = tf.train.load_checkpoint(path)
-    key = "best_return/.ATTRIBUTES/VARIABLE_VALUE"
-    best = float(reader.get_tensor(key)) if reader.has_tensor(key) else float("nan")
     card = {"game": cfg.game, "stage": cfg.env.get("stage"), "algo": cfg.algo, "seed": cfg.seed,
             "action_set": cfg.env.get("action_set"), "num_actions": meta["num_actions"], "obs_shape": meta["obs_shape"],
             "steps_trained": int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
             # No greedy test episodes on Atari yet: the best training score stands in.
-            "best_test_score": None, "best_mean_return": best if np.isfinite(best) else None,
+            "best_test_score": finite(reader, "best_test"), "best_mean_return": finite(reader, "best_return"),
             "env": cfg.env, "run_dir": str(run_dir), "checkpoint": path}
     return export_policy(agent.policy, out_dir or pathlib.Path("saved_model") / run_dir.name, card)
+
+
+def finite(reader, name):
+    """A float variable of a checkpoint, or None if absent or never set (-inf)."""
+    import numpy as np
+
+    key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+    value = float(reader.get_tensor(key)) if reader.has_tensor(key) else float("nan")
+    return value if np.isfinite(value) else None
 
 
 def export(args):
@@ -261,19 +283,28 @@ def play(args):
     if args.video and not pathlib.Path(args.video).parent.resolve().is_dir():
         return fail("play", f"no folder for --video {args.video!r}")
     import tensorflow as tf
-    from agent.play import play_episodes
+    from agent.evaluation import greedy_episode
     from utilities.video import write_mp4
 
     policy = tf.saved_model.load(args.model_dir)
-    env = envs.make(card["game"], 1, 0, **card.get("env", {}))
-    frames = []
+    mario = envs.is_mario(card["game"])
+    env = envs.make_test_env(card["game"], 0, **card.get("env", {}))
+    frames, cleared = [], 0
     try:
-        for episode in play_episodes(policy, env, args.episodes, record=bool(args.video)):
-            frames += episode.pop("frames", [])
-            print(json.dumps(episode) if args.json else
-                  f"episode {episode['episode']}: return {episode['return']:.1f}, length {episode['length']}")
+        for k in range(1, args.episodes + 1):
+            episode = greedy_episode(lambda obs: policy(obs)["action"].numpy(), env,
+                                     200 if mario else None, record=bool(args.video))
+            frames += episode.pop("frames")
+            line = {"episode": k, "return": round(episode["return"], 3), "length": episode["length"]}
+            if mario:
+                line.update(flag_get=episode["cleared"], max_x_pos=episode["max_x"])
+                cleared += episode["cleared"]
+            print(json.dumps(line) if args.json else
+                  ", ".join(f"{key} {value}" for key, value in line.items()))
     finally:
         env.close()
+    if mario and not args.json:
+        print(f"cleared {cleared} of {args.episodes}")
     if args.video:
         write_mp4(frames, args.video)
         if not args.json:

@@ -43,6 +43,7 @@ class PPOAgent:
         obs_spec = tf.TensorSpec((None,) + self.obs_shape, self.policy.inputs[0].dtype)
         seed_spec = tf.TensorSpec((2,), tf.int64)
         self.act = tf.function(self._act, input_signature=[obs_spec, seed_spec])
+        self.greedy = tf.function(self._greedy, input_signature=[obs_spec])
         self.values = tf.function(self._values, input_signature=[obs_spec])
         self.intrinsic_reward = tf.function(self._intrinsic_reward, input_signature=[obs_spec])
         self.train_step = tf.function(self._train_step)
@@ -74,6 +75,10 @@ class PPOAgent:
         actions = tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
         logp = tf.gather(tf.nn.log_softmax(logits), actions, batch_dims=1)
         return actions, logp, v_ext[:, 0], v_int[:, 0]
+
+    def _greedy(self, obs):
+        logits, _, _ = self.policy(obs, training=False)
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
     def _values(self, obs):
         _, v_ext, v_int = self.policy(obs, training=False)

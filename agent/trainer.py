@@ -21,6 +21,7 @@ from utilities.gae import discounted_filter
 from utilities.info_writer import InfoWriter
 from utilities.normalizer import Normalizer
 from utilities.optimization_batch import OptimizationBatch
+from utilities.video import gif_bytes, write_mp4
 
 
 class NonFiniteLoss(RuntimeError):
@@ -49,7 +50,10 @@ def deferred_interrupt():
 
 
 class Trainer:
-    def __init__(self, cfg, env, run_dir, checkpoint_every=50, keep_checkpoints=3):
+    def __init__(self, cfg, env, run_dir, checkpoint_every=50, keep_checkpoints=3,
+                 test=None, test_every=10, stop_at_clear=False):
+        """test: an optional callable act -> greedy-episode dict (agent.evaluation),
+        run every `test_every` updates; the best episode is kept as a video."""
         self.cfg = cfg.validate()
         self.env = env
         self.run_dir = pathlib.Path(run_dir)
@@ -61,8 +65,9 @@ class Trainer:
         self.update = tf.Variable(0, dtype=tf.int64, trainable=False)   # updates done
         # Best mean return of the last 20 training episodes, seen at an update's end.
         self.best_return = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
+        self.best_test = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
         state = dict(self.agent.trackables(), step=self.step, update=self.update,
-                     best_return=self.best_return)
+                     best_return=self.best_return, best_test=self.best_test)
         if cfg.rnd:
             self.int_return_norm = Normalizer((), name="int_return_norm")
             self.int_filter = tf.Variable(np.zeros(cfg.num_envs), dtype=tf.float64, trainable=False)
@@ -73,6 +78,8 @@ class Trainer:
         self.checkpoints = CheckpointStore(self.run_dir / "checkpoints", meta, keep_checkpoints, **state)
         self.checkpoint_every = checkpoint_every
         self._writer = None
+        self.test, self.test_every, self.stop_at_clear = test, test_every, stop_at_clear
+        self.cleared = False
         self.episodes = 0
         self.grad_seconds = 0.0
         self.obs = None
@@ -180,6 +187,22 @@ class Trainer:
         self.update.assign_add(1)
         return stats
 
+    def run_test(self):
+        """A greedy test episode; the best one so far goes to best_test_episode.mp4
+        and to TensorBoard as an animation. Returns the scalars to log."""
+        result = self.test(lambda obs: self.agent.greedy(obs).numpy())
+        step = int(self.step.numpy())
+        if result["frames"] and (result["return"] > self.best_test.numpy() or result["cleared"]):
+            self.best_test.assign(max(result["return"], self.best_test.numpy()))
+            write_mp4(result["frames"], self.run_dir / "best_test_episode.mp4")
+            height, width = result["frames"][0].shape[:2]
+            self.writer.animation("test/best_episode", gif_bytes(result["frames"]), width, height, step)
+        elif result["return"] > self.best_test.numpy():
+            self.best_test.assign(result["return"])
+        self.cleared = self.cleared or result["cleared"]
+        return {"test_return": result["return"], "test_length": result["length"],
+                "test_cleared": float(result["cleared"]), "test_max_x": result["max_x"]}
+
     # --- the run ------------------------------------------------------------
 
     def save(self):
@@ -215,6 +238,8 @@ class Trainer:
                     now = time.perf_counter()
                     stats["steps_per_second"] = (int(self.step.numpy()) - s0) / (now - t0)
                     stats["grad_share"] = self.grad_seconds / (now - start)
+                    if self.test and int(self.update.numpy()) % self.test_every == 0:
+                        stats.update(self.run_test())
                     if self.writer.mean_recent_return > self.best_return.numpy():
                         self.best_return.assign(self.writer.mean_recent_return)
                     self.writer.write(stats, int(self.step.numpy()))
@@ -222,6 +247,8 @@ class Trainer:
                     bar.set_postfix(ret=f"{self.writer.mean_recent_return:.1f}", upd=int(self.update.numpy()))
                     if int(self.update.numpy()) % self.checkpoint_every == 0:
                         self.save()
+                    if self.cleared and self.stop_at_clear:
+                        break
                     if give_up and int(self.update.numpy()) == give_up[0] and not (
                             self.writer.mean_recent_return > give_up[1]):
                         gave_up = True
@@ -242,6 +269,8 @@ class Trainer:
             "grad_share": self.grad_seconds / wall,
             "interrupted": interrupted["set"],
             "gave_up": gave_up,
+            "cleared": self.cleared,
+            "best_test": float(self.best_test.numpy()),
         }
 
     def close(self):

@@ -113,3 +113,15 @@ def make(game, num_envs, seed, **env_kwargs):
     if task_id in NATIVE:
         return NATIVE[task_id](num_envs, seed, **env_kwargs)
     return EnvPoolEnv(task_id, num_envs, seed, **env_kwargs)
+
+
+def is_mario(game):
+    return resolve_game(game)[0] == "SuperMarioBros"
+
+
+def make_test_env(game, seed, **env_kwargs):
+    """One env for greedy test episodes: Mario's without random starts (seed 000's
+    test) and with the NES screen for videos."""
+    if is_mario(game):
+        env_kwargs = {**env_kwargs, "random_starts": False, "render": True}
+    return make(game, 1, seed, **env_kwargs)

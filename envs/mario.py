@@ -25,6 +25,7 @@ from envs.mario_rules import StageRules, classic_frame_reward, parse_stage
 
 ACTION_SETS = ("right", "simple", "complex")
 FRAME = (84, 84)
+SCREEN = (240, 256, 3)   # the NES picture, for videos
 
 
 def _buttons(action_set):
@@ -64,6 +65,7 @@ class MarioGame:
                     obs, info = self.env.reset()
         self.rules.reset()
         self.prev = info
+        self.screen = obs
         self.stack[:] = self.frame(obs)
         return self.stack, info
 
@@ -76,6 +78,7 @@ class MarioGame:
             if terminated or truncated:
                 break
         reward, done = self.rules(total, terminated, info)
+        self.screen = obs   # a view the emulator overwrites: copied when written out
         self.stack[:-1] = self.stack[1:]
         self.stack[-1] = self.frame(obs)
         return self.stack, reward, done, truncated and not done, info
@@ -95,7 +98,8 @@ def _layout(num_envs):
     return [("obs", np.uint8, (num_envs, 4) + FRAME), ("reward", np.float32, (num_envs,)),
             ("terminated", np.bool_, (num_envs,)), ("truncated", np.bool_, (num_envs,)),
             ("reset_row", np.bool_, (num_envs,)), ("x_pos", np.int32, (num_envs,)),
-            ("y_pos", np.int32, (num_envs,)), ("flag_get", np.bool_, (num_envs,))]
+            ("y_pos", np.int32, (num_envs,)), ("flag_get", np.bool_, (num_envs,)),
+            ("screen", np.uint8, (num_envs,) + SCREEN)]
 
 
 def _views(buffer, num_envs):
@@ -111,17 +115,19 @@ def _shared_size(num_envs):
     return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, dtype, shape in _layout(num_envs))
 
 
-def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_starts):
+def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_starts, render):
     shm = shared_memory.SharedMemory(name=shm_name, track=False)   # the parent owns it
     out = _views(shm.buf, num_envs)
     games = [MarioGame(stage, action_set, s, random_starts) for s in seeds]
     ended = [False] * len(games)
 
-    def write(i, obs, reward, terminated, truncated, reset_row, info):
+    def write(i, game, obs, reward, terminated, truncated, reset_row, info):
         out["obs"][i] = obs
         out["reward"][i] = reward
         out["terminated"][i], out["truncated"][i], out["reset_row"][i] = terminated, truncated, reset_row
         out["x_pos"][i], out["y_pos"][i], out["flag_get"][i] = info["x_pos"], info["y_pos"], info["flag_get"]
+        if render:
+            out["screen"][i] = game.screen
 
     try:
         conn.send(("ready", games[0].num_actions))
@@ -133,11 +139,11 @@ def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_
                 if command == "reset" or ended[k]:
                     # EnvPool's next-step auto-reset: the step after an end only resets.
                     obs, info = game.reset()
-                    write(i, obs, 0.0, False, False, command != "reset", info)
+                    write(i, game, obs, 0.0, False, False, command != "reset", info)
                     ended[k] = False
                 else:
                     obs, reward, terminated, truncated, info = game.step(actions[k])
-                    write(i, obs, reward, terminated, truncated, False, info)
+                    write(i, game, obs, reward, terminated, truncated, False, info)
                     ended[k] = terminated or truncated
             conn.send(("done", None))
     except (EOFError, KeyboardInterrupt, BrokenPipeError):
@@ -169,11 +175,13 @@ def _shutdown(processes, conns, shm):
 
 class MarioVecEnv:
     def __init__(self, num_envs, seed, stage="1-1", action_set="complex", random_starts=True,
-                 num_workers=None, timeout=60.0):
+                 render=False, num_workers=None, timeout=60.0):
+        """render=True adds info["screen"], the RGB NES picture [N, 240, 256, 3], for videos."""
         parse_stage(stage)
         if action_set not in ACTION_SETS:
             raise ValueError(f"unknown action set {action_set!r}: choose one of {', '.join(ACTION_SETS)}")
         self.stage, self.action_set, self.num_envs, self.timeout = stage, action_set, num_envs, timeout
+        self.render = render
         num_workers = num_workers or min(num_envs, mp.cpu_count())
         self._shm = shared_memory.SharedMemory(create=True, size=_shared_size(num_envs))
         self._out = _views(self._shm.buf, num_envs)
@@ -185,7 +193,7 @@ class MarioVecEnv:
             seeds = [seed + int(i) for i in indices]   # each env seeded on its own
             p = ctx.Process(target=_worker, daemon=True,
                             args=(child, self._shm.name, num_envs, indices.tolist(), stage, action_set,
-                                  seeds, random_starts))
+                                  seeds, random_starts, render))
             p.start()
             child.close()
             self._conns.append(parent)
@@ -232,8 +240,11 @@ class MarioVecEnv:
 
     def _info(self):
         out = self._out
-        return {"reset_row": out["reset_row"].copy(), "x_pos": out["x_pos"].copy(),
+        info = {"reset_row": out["reset_row"].copy(), "x_pos": out["x_pos"].copy(),
                 "y_pos": out["y_pos"].copy(), "flag_get": out["flag_get"].copy()}
+        if self.render:
+            info["screen"] = out["screen"].copy()
+        return info
 
     def reset(self):
         self._command("reset")

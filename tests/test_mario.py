@@ -213,3 +213,48 @@ def test_no_worker_outlives_its_parent(tmp_path):
         while any(_alive(p) for p in pids) and time.time() < deadline:
             time.sleep(0.1)
         assert not any(_alive(p) for p in pids), how
+
+
+def test_greedy_test_episode_is_cut_after_200_identical_actions():
+    from agent.evaluation import greedy_episode
+    import envs
+
+    env = envs.make_test_env("mario", 0, stage="1-1", action_set="right")
+    try:
+        # Standing still: the clock would run for ~2,400 steps; the test stops it.
+        result = greedy_episode(lambda obs: np.zeros(1, int), env, max_repeats=200, record=True)
+    finally:
+        env.close()
+    assert result["length"] == 201 and not result["cleared"] and result["max_x"] == 40
+    assert len(result["frames"]) == 201 and result["frames"][0].shape == (120, 128, 3)
+
+
+def test_mario_end_to_end_with_test_episodes_video_export_and_play(tmp_path):
+    from tests.test_cli import run_cli
+    from utilities.events import read_scalars
+    import json
+
+    run = run_cli("train", "--game", "mario", "--stage", "1-1", "--num-envs", "2", "--steps", "512",
+                  "--test-every", "1", "--run-dir", "logs/m", "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    run_dir = tmp_path / "logs" / "m"
+    assert (run_dir / "best_test_episode.mp4").stat().st_size > 10_000
+    scalars = read_scalars(run_dir)
+    for tag in ("test/return", "test/cleared", "test/max_x_pos", "test/length"):
+        assert [s for s, _ in scalars[tag]] == [512], tag
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+    acc = event_accumulator.EventAccumulator(str(run_dir), size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    assert acc.SummaryMetadata("test/best_episode").plugin_data.plugin_name == "images"
+    width, height, gif = tensor_util.make_ndarray(acc.Tensors("test/best_episode")[0].tensor_proto)
+    assert gif.startswith(b"GIF8") and int(width) == 128 and int(height) == 120
+    card = json.loads((tmp_path / "saved_model" / "m" / "policy.json").read_text())
+    assert card["stage"] == "1-1" and card["action_set"] == "complex" and card["num_actions"] == 12
+    assert card["best_test_score"] == pytest.approx(scalars["test/return"][0][1], abs=1e-3)
+
+    played = run_cli("play", str(tmp_path / "saved_model" / "m"), "--json", cwd=tmp_path)
+    assert played.returncode == 0, played.stderr[-2000:]
+    line = json.loads(played.stdout.strip().splitlines()[0])
+    assert set(line) == {"episode", "return", "length", "flag_get", "max_x_pos"}
+    assert line["max_x_pos"] >= 40 and line["flag_get"] is False

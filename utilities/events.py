@@ -13,6 +13,8 @@ def read_scalars(logdir):
         acc = event_accumulator.EventAccumulator(str(path), size_guidance={event_accumulator.TENSORS: 0})
         acc.Reload()
         for tag in acc.Tags()["tensors"]:
+            if acc.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+                continue   # images, animations
             out.setdefault(tag, []).extend(
                 (e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag))
     return {tag: sorted(points) for tag, points in out.items()}

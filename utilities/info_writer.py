@@ -26,6 +26,11 @@ TAGS = {
     "learning_rate": "train/learning_rate",
     "clip_range": "train/clip_range",
     "epochs_run": "train/epochs_run",
+    "test_return": "test/return",
+    "test_length": "test/length",
+    "test_cleared": "test/cleared",
+    "test_max_x": "test/max_x_pos",
+    "test_clear_rate": "test/clear_rate",
     "steps_per_second": "time/steps_per_second",
     "grad_share": "time/gradient_share",
 }
@@ -59,6 +64,15 @@ class InfoWriter:
         with self.writer.as_default(step=int(step)):
             for key, value in values.items():
                 tf.summary.scalar(TAGS.get(key, "misc/" + key), float(value))
+
+    def animation(self, tag, gif, width, height, step):
+        """An animated GIF in TensorBoard's image tab (the image plugin serves any
+        encoded image; browsers animate GIFs)."""
+        from tensorboard.plugins.image import metadata
+
+        with self.writer.as_default(step=int(step)):
+            tf.summary.write(tag, tf.constant([str(width), str(height), gif]),
+                             metadata=metadata.create_summary_metadata(display_name=tag, description=""))
 
     @property
     def mean_recent_return(self):

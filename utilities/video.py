@@ -26,3 +26,20 @@ def write_mp4(frames, path, fps=30):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+def gif_bytes(frames, fps=30, max_frames=600, width=128):
+    """An animated GIF of (subsampled, shrunk) frames, for TensorBoard's image tab."""
+    from PIL import Image
+
+    step = max(1, len(frames) // max_frames)
+    images = []
+    for frame in frames[::step]:
+        height = int(frame.shape[0] * width / frame.shape[1])
+        images.append(Image.fromarray(cv2.resize(np.asarray(frame, np.uint8), (width, height),
+                                                 interpolation=cv2.INTER_AREA)))
+    import io
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=int(1000 * step / fps), loop=0)
+    return buffer.getvalue()
