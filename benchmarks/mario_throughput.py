@@ -1,0 +1,104 @@
+"""Mario env throughput (agent steps/s, preprocessing included) on this machine.
+
+Compares the shared-memory adapter (envs.mario.MarioVecEnv) with one process
+stepping the same wrappers, and with seed 000's design: a process per env, each
+step's whole result pickled through a Pipe. Usage:
+    python benchmarks/mario_throughput.py [--steps 300]
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from envs.mario import MarioGame, MarioVecEnv  # noqa: E402
+
+
+def one_process(steps, seed=0):
+    game = MarioGame("1-1", "complex", seed)
+    game.reset()
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, done, truncated, _ = game.step(rng.integers(12))
+        if done or truncated:
+            game.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def adapter(num_envs, steps):
+    env = MarioVecEnv(num_envs, 0, stage="1-1")
+    env.reset()
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(rng.integers(12, size=num_envs))
+    sps = steps * num_envs / (time.perf_counter() - start)
+    env.close()
+    return sps
+
+
+def _pipe_worker(conn, seed):
+    game = MarioGame("1-1", "complex", seed)
+    game.reset()
+    while True:
+        command, action = conn.recv()
+        if command == "close":
+            return
+        obs, reward, done, truncated, info = game.step(action)
+        if done or truncated:
+            obs, _ = game.reset()
+        conn.send((obs.copy(), reward, done, truncated, info))
+
+
+def pipe_per_env(num_envs, steps):
+    ctx = mp.get_context("spawn")
+    pipes = [ctx.Pipe() for _ in range(num_envs)]
+    procs = [ctx.Process(target=_pipe_worker, args=(child, i), daemon=True)
+             for i, (_, child) in enumerate(pipes)]
+    for p in procs:
+        p.start()
+    conns = [parent for parent, _ in pipes]
+    rng = np.random.default_rng(0)
+    # Warm up: the first reply waits for the emulators to start.
+    for conn in conns:
+        conn.send(("step", 0))
+    for conn in conns:
+        conn.recv()
+    start = time.perf_counter()
+    for _ in range(steps):
+        for conn, a in zip(conns, rng.integers(12, size=num_envs)):
+            conn.send(("step", int(a)))
+        results = [conn.recv() for conn in conns]
+        np.stack([r[0] for r in results])
+    sps = steps * num_envs / (time.perf_counter() - start)
+    for conn in conns:
+        conn.send(("close", None))
+    for p in procs:
+        p.join()
+    return sps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="batched steps per measurement")
+    args = parser.parse_args()
+    cores = os.cpu_count()
+    single = one_process(args.steps * 4)
+    print(f"cores: {cores}; one process: {single:.0f} agent steps/s "
+          f"(target for the adapter: >= 90% of {min(cores, 2)} x that = {0.9 * min(cores, 2) * single:.0f})")
+    print(f"{'envs':>5}{'adapter':>10}{'pipe/env':>10}{'adapter / (cores x one)':>26}{'adapter / pipe':>16}")
+    for num_envs in (2, 8):
+        a = adapter(num_envs, args.steps)
+        p = pipe_per_env(num_envs, args.steps)
+        print(f"{num_envs:>5}{a:>10.0f}{p:>10.0f}{a / (min(cores, num_envs) * single):>26.2f}{a / p:>16.2f}")
+
+
+if __name__ == "__main__":
+    main()
