@@ -75,25 +75,25 @@ def actor_critic(obs_shape, num_actions, obs_dtype="uint8", torso="nature"):
     return keras.Model(inputs, [logits, value_ext, value_int], name=name)
 
 
-def rnd_target(obs_shape, features=512):
-    """The fixed random network whose outputs the predictor learns (Burda et al. 2018)."""
+def _rnd_torso(obs_shape):
+    # Burda et al. 2018: the Nature CNN with leaky ReLUs on the whitened last frame.
     inputs = keras.Input(obs_shape, dtype="float32")
     if is_image(obs_shape):
-        h = _nature_convs(_to_nhwc(inputs), "leaky_relu")
-    else:
-        h = _mlp(inputs, "leaky_relu")
+        return inputs, _nature_convs(_to_nhwc(inputs), "leaky_relu")
+    return inputs, _mlp(inputs, "leaky_relu")
+
+
+def rnd_target(obs_shape, features=512):
+    """The fixed random network whose outputs the predictor learns."""
+    inputs, h = _rnd_torso(obs_shape)
     model = keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_target")
     model.trainable = False
     return model
 
 
 def rnd_predictor(obs_shape, features=512):
-    """Same torso as the target plus two more layers, so it can fit the target."""
-    inputs = keras.Input(obs_shape, dtype="float32")
-    if is_image(obs_shape):
-        h = _nature_convs(_to_nhwc(inputs), "leaky_relu")
-    else:
-        h = _mlp(inputs, "leaky_relu")
+    """The target's torso plus two more layers, so it can fit the target."""
+    inputs, h = _rnd_torso(obs_shape)
     h = _dense(512, ROOT2, "relu")(h)
     h = _dense(512, ROOT2, "relu")(h)
     return keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_predictor")
