@@ -98,13 +98,14 @@ class Trainer:
         return np.array([self.cfg.seed, int(self.step.numpy())], np.int64)
 
     def warmup_obs_norm(self):
-        """Initialise RND's observation statistics with random-action steps (Burda et al.)."""
+        """Initialise RND's observation statistics with random-action steps (Burda et al.);
+        the rollouts then go on from where these steps left the envs."""
         rng = np.random.default_rng(self.cfg.seed)
         frames = []
         for _ in range(self.cfg.rnd_warmup_steps):
             actions = rng.integers(self.env.single_action_space.n, size=self.cfg.num_envs)
-            obs, *_ = self.env.step(actions)
-            frames.append(self.agent.rnd_frames(obs))
+            self.obs, *_ = self.env.step(actions)
+            frames.append(self.agent.rnd_frames(self.obs))
             if len(frames) == self.cfg.rollout_steps:
                 self.agent.obs_norm.update(np.stack(frames))
                 frames = []
