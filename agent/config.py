@@ -45,7 +45,8 @@ class TrainConfig:
 
     @property
     def num_updates(self):
-        return max(1, self.total_steps // self.batch_size)
+        # --steps is a minimum: whole updates, rounded up.
+        return -(-self.total_steps // self.batch_size)
 
     def validate(self):
         """Raise ValueError naming the first bad value and what is allowed."""
