@@ -21,7 +21,7 @@ from utilities.gae import discounted_filter
 from utilities.info_writer import InfoWriter
 from utilities.normalizer import Normalizer
 from utilities.optimization_batch import OptimizationBatch
-from utilities.video import gif_bytes, write_mp4
+from utilities.video import gif_bytes, gif_size, write_mp4
 
 
 class NonFiniteLoss(RuntimeError):
@@ -196,8 +196,8 @@ class Trainer:
         if result["frames"] and (result["return"] > self.best_test.numpy() or result["cleared"]):
             self.best_test.assign(max(result["return"], self.best_test.numpy()))
             write_mp4(result["frames"], self.run_dir / "best_test_episode.mp4")
-            height, width = result["frames"][0].shape[:2]
-            self.writer.animation("test/best_episode", gif_bytes(result["frames"]), width, height, step)
+            gif = gif_bytes(result["frames"])
+            self.writer.animation("test/best_episode", gif, *gif_size(gif), step)
         elif result["return"] > self.best_test.numpy():
             self.best_test.assign(result["return"])
         self.cleared = self.cleared or result["cleared"]

@@ -1,23 +1,33 @@
-"""Episode videos as mp4 (OpenCV), from the observations the agent saw."""
+"""Episode videos: mp4 files (OpenCV) and GIFs for TensorBoard (Pillow)."""
+
+import io
 
 import cv2
 import numpy as np
+from PIL import Image
 
 
-def frames_from_obs(obs, scale=4):
-    """One viewable RGB frame from one observation: the newest frame of an image
-    stack (upscaled), or None for vector observations."""
-    if obs.ndim != 3:
-        return None
-    frame = obs[-1]
-    frame = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale),
-                       interpolation=cv2.INTER_NEAREST)
-    return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+def frames_from_obs(obs):
+    """The frame to keep from one observation: the newest frame of an image stack
+    (84 x 84 gray, 7 KB: long episodes stay small), or None for vector observations."""
+    return obs[-1].copy() if obs.ndim == 3 else None
+
+
+def _viewable(frame, min_width=300):
+    """RGB, and small frames (Atari's 84 x 84) upscaled so a player shows them large."""
+    frame = np.asarray(frame, np.uint8)
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    scale = max(1, -(-min_width // frame.shape[1]))
+    if scale > 1:
+        frame = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale),
+                           interpolation=cv2.INTER_NEAREST)
+    return frame
 
 
 def write_mp4(frames, path, fps=30):
-    """Write RGB uint8 frames [T, H, W, 3] to an mp4 file."""
-    frames = [np.asarray(f, np.uint8) for f in frames]
+    """Write frames (RGB [H, W, 3] or gray [H, W] uint8) to an mp4 file."""
+    frames = [_viewable(f) for f in frames]
     if not frames:
         raise ValueError("no frames to write")
     height, width = frames[0].shape[:2]
@@ -30,16 +40,18 @@ def write_mp4(frames, path, fps=30):
 
 def gif_bytes(frames, fps=30, max_frames=600, width=128):
     """An animated GIF of (subsampled, shrunk) frames, for TensorBoard's image tab."""
-    from PIL import Image
-
     step = max(1, len(frames) // max_frames)
     images = []
     for frame in frames[::step]:
+        frame = _viewable(frame, min_width=1)
         height = int(frame.shape[0] * width / frame.shape[1])
-        images.append(Image.fromarray(cv2.resize(np.asarray(frame, np.uint8), (width, height),
-                                                 interpolation=cv2.INTER_AREA)))
-    import io
+        images.append(Image.fromarray(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)))
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
                    duration=int(1000 * step / fps), loop=0)
     return buffer.getvalue()
+
+
+def gif_size(gif):
+    """(width, height) of a GIF."""
+    return Image.open(io.BytesIO(gif)).size
