@@ -82,6 +82,11 @@ class UsageError(ValueError):
     """Bad input: reported in one line with exit code 2."""
 
 
+def default_run_dir(game, algo, stage=None):
+    stage = f"-{stage}" if stage else ""
+    return f"logs/{game}{stage}-{algo}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
 def new_config(args):
     """The run's TrainConfig from a game preset and the flags."""
     from agent.config import TrainConfig
@@ -94,9 +99,7 @@ def new_config(args):
         raise UsageError(err) from None
     cfg = TrainConfig.from_preset(preset, game=game, algo=algo, seed=1 if args.seed is None else args.seed,
                                   total_steps=args.steps, num_envs=args.num_envs)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = cfg.game + (f"-{cfg.env['stage']}" if "stage" in cfg.env else "")
-    run_dir = pathlib.Path(args.run_dir or f"logs/{name}-{cfg.algo}-{stamp}")
+    run_dir = pathlib.Path(args.run_dir or default_run_dir(cfg.game, cfg.algo, cfg.env.get("stage")))
     if (run_dir / "config.json").exists():
         raise UsageError(f"run folder {str(run_dir)!r} already holds a run; "
                          f"continue it with --resume {run_dir} or choose another --run-dir")
@@ -131,8 +134,7 @@ def train(args):
     if args.seeds:
         if args.seed is not None or args.resume:
             return fail("train", "--seeds cannot be combined with --seed or --resume")
-        base = args.run_dir or f"logs/{args.game or 'freeway'}-{args.algo or 'ppo'}-" \
-                               f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        base = args.run_dir or default_run_dir(args.game or "freeway", args.algo or "ppo", args.stage)
         for seed in args.seeds:
             code = train_one(argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}"}))
             if code != 0:
@@ -151,10 +153,9 @@ def train_one(args):
     except UsageError as err:
         return fail("train", err)
     import_tensorflow_quietly()
+    from agent.evaluation import greedy_episode
     from agent.trainer import NonFiniteLoss, Trainer
     from utilities.checkpoints import CheckpointMismatch
-
-    from agent.evaluation import greedy_episode
 
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
     test_every = args.test_every or (10 if envs.is_mario(cfg.game) else None)

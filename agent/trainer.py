@@ -94,9 +94,6 @@ class Trainer:
 
     # --- collecting ---------------------------------------------------------
 
-    def _act_seed(self):
-        return np.array([self.cfg.seed, int(self.step.numpy())], np.int64)
-
     def warmup_obs_norm(self):
         """Initialise RND's observation statistics with random-action steps (Burda et al.);
         the rollouts then go on from where these steps left the envs."""
@@ -114,8 +111,11 @@ class Trainer:
 
     def collect_rollout(self):
         cfg, batch, obs = self.cfg, self.batch, self.obs
+        start = int(self.step.numpy())
         for t in range(cfg.rollout_steps):
-            actions, logp, v_ext, v_int = self.agent.act(obs, self._act_seed())
+            # Sampling is keyed by (seed, step counter): a resumed run draws the same.
+            seed = np.array([cfg.seed, start + t * cfg.num_envs], np.int64)
+            actions, logp, v_ext, v_int = self.agent.act(obs, seed)
             actions = actions.numpy()
             next_obs, reward, terminated, truncated, info = self.env.step(actions)
             batch.add(t, obs, actions, logp.numpy(), v_ext.numpy(), v_int.numpy(), reward,
@@ -124,8 +124,8 @@ class Trainer:
             if ended.any():
                 self.episodes += int(ended.sum())
                 self.writer.add_episodes(info["episode_return"][ended], info["episode_length"][ended])
-            self.step.assign_add(cfg.num_envs)
             obs = next_obs
+        self.step.assign_add(cfg.rollout_steps * cfg.num_envs)
         self.obs = obs
         last_ext, last_int = self.agent.values(obs)
         if cfg.rnd:
