@@ -26,6 +26,16 @@ def positive_int(text):
     return value
 
 
+def count(text):
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}")
+    return value
+
+
 def seed_list(text):
     try:
         seeds = [int(part) for part in text.split(",")]
@@ -61,6 +71,9 @@ def build_parser():
                        help="pause after this many updates (checkpoint saved; continue with --resume)")
     train.add_argument("--test-every", type=positive_int, metavar="UPDATES",
                        help="greedy test episode every UPDATES updates (default: 10 for mario, off otherwise)")
+    train.add_argument("--clear-episodes", type=count, metavar="N",
+                       help="mario: at each test, also N greedy episodes with random starts for a clear rate "
+                            "(default 4; 0: none)")
     train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     export = sub.add_parser("export", help="export a run's policy to saved_model/<run-name>/")
@@ -69,6 +82,8 @@ def build_parser():
     play = sub.add_parser("play", help="greedy episodes of an exported policy")
     play.add_argument("model_dir")
     play.add_argument("--episodes", type=positive_int, default=1)
+    play.add_argument("--random-starts", action="store_true",
+                      help="mario: 0-29 random actions before each episode, so episodes differ (clear rate)")
     play.add_argument("--video", help="write the episodes to this mp4 file")
     play.add_argument("--json", action="store_true", help="one JSON object per episode")
     plot = sub.add_parser("plot", help="learning curve PNG from run folders' event files")
@@ -152,18 +167,30 @@ def train_one(args):
         cfg, run_dir = resumed_config(args) if args.resume else new_config(args)
     except UsageError as err:
         return fail("train", err)
+    if args.clear_episodes and not envs.is_mario(cfg.game):
+        return fail("train", f"--clear-episodes is for mario, not {cfg.game!r}")
     import_tensorflow_quietly()
-    from agent.evaluation import greedy_episode
+    from agent.evaluation import clear_rate, greedy_episode
+    from agent.export import export_run
     from agent.trainer import NonFiniteLoss, Trainer
     from utilities.checkpoints import CheckpointMismatch
 
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
-    test_every = args.test_every or (10 if envs.is_mario(cfg.game) else None)
-    test_env, test = None, None
+    tests = envs.test_settings(cfg.game)
+    test_every = args.test_every or tests["test_every"]
+    clear_episodes = tests["clear_episodes"] if args.clear_episodes is None else args.clear_episodes
+    test_envs, test = [], None
     if test_every:
-        test_env = envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env)
-        max_repeats = 200 if envs.is_mario(cfg.game) else None
-        test = lambda act: greedy_episode(act, test_env, max_repeats, record=True)  # noqa: E731
+        test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env))
+        if clear_episodes:
+            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
+                                                render=False, **cfg.env))
+
+        def test(act):
+            result = greedy_episode(act, test_envs[0], tests["max_repeats"], record=True)
+            if clear_episodes:
+                result["clear_rate"] = clear_rate(act, test_envs[1], tests["max_repeats"])
+            return result
     trainer = Trainer(cfg, env, run_dir, checkpoint_every=args.checkpoint_every, test=test,
                       test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
     try:
@@ -186,7 +213,7 @@ def train_one(args):
             return 1
     finally:
         trainer.close()
-        if test_env is not None:
+        for test_env in test_envs:
             test_env.close()
     print(format_summary(summary))
     if summary["interrupted"]:
@@ -225,45 +252,13 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
-def export_run(run_dir, out_dir=None):
-    """Export the policy of the run's latest checkpoint; returns the export folder."""
-    from agent.config import TrainConfig
-    from agent.export import export_policy
-    from agent.ppo import PPOAgent
-    from utilities.checkpoints import saved_meta
-    import tensorflow as tf
-
-    run_dir = pathlib.Path(run_dir)
-    cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
-    path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    meta = saved_meta(path)
-    agent = PPOAgent(cfg, meta["obs_shape"], meta["num_actions"],
-                     "uint8" if len(meta["obs_shape"]) == 3 else "float32")
-    tf.train.Checkpoint(policy=agent.policy).restore(path).expect_partial()
-    reader = tf.train.load_checkpoint(path)
-    card = {"game": cfg.game, "stage": cfg.env.get("stage"), "algo": cfg.algo, "seed": cfg.seed,
-            "action_set": cfg.env.get("action_set"), "num_actions": meta["num_actions"], "obs_shape": meta["obs_shape"],
-            "steps_trained": int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
-            # No greedy test episodes on Atari yet: the best training score stands in.
-            "best_test_score": finite(reader, "best_test"), "best_mean_return": finite(reader, "best_return"),
-            "env": cfg.env, "run_dir": str(run_dir), "checkpoint": path}
-    return export_policy(agent.policy, out_dir or pathlib.Path("saved_model") / run_dir.name, card)
-
-
-def finite(reader, name):
-    """A float variable of a checkpoint, or None if absent or never set (-inf)."""
-    import numpy as np
-
-    key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
-    value = float(reader.get_tensor(key)) if reader.has_tensor(key) else float("nan")
-    return value if np.isfinite(value) else None
-
-
 def export(args):
     run_dir = pathlib.Path(args.run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoints" / "checkpoint").is_file():
         return fail("export", f"no run with a checkpoint in {str(run_dir)!r}")
     import_tensorflow_quietly()
+    from agent.export import export_run
+
     print(export_run(run_dir, args.out))
     return 0
 
@@ -289,12 +284,12 @@ def play(args):
 
     policy = tf.saved_model.load(args.model_dir)
     mario = envs.is_mario(card["game"])
-    env = envs.make_test_env(card["game"], 0, **card.get("env", {}))
+    env = envs.make_test_env(card["game"], 0, random_starts=args.random_starts, **card.get("env", {}))
     frames, cleared = [], 0
     try:
         for k in range(1, args.episodes + 1):
             episode = greedy_episode(lambda obs: policy(obs)["action"].numpy(), env,
-                                     200 if mario else None, record=bool(args.video))
+                                     envs.test_settings(card["game"])["max_repeats"], record=bool(args.video))
             frames += episode.pop("frames")
             line = {"episode": k, "return": round(episode["return"], 3), "length": episode["length"]}
             if mario:

@@ -10,7 +10,12 @@ import json
 import pathlib
 import shutil
 
+import numpy as np
 import tensorflow as tf
+
+from agent.config import TrainConfig
+from agent.ppo import PPOAgent
+from utilities.checkpoints import saved_meta
 
 CARD = "policy.json"
 
@@ -45,6 +50,33 @@ def export_policy(policy, out_dir, card):
     tmp.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
+
+def export_run(run_dir, out_dir=None):
+    """Export the policy of the run's latest checkpoint (default: saved_model/<run-name>);
+    returns the export folder."""
+    run_dir = pathlib.Path(run_dir)
+    cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
+    path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    meta = saved_meta(path)
+    agent = PPOAgent(cfg, meta["obs_shape"], meta["num_actions"],
+                     "uint8" if len(meta["obs_shape"]) == 3 else "float32")
+    tf.train.Checkpoint(policy=agent.policy).restore(path).expect_partial()
+    reader = tf.train.load_checkpoint(path)
+    card = {"game": cfg.game, "stage": cfg.env.get("stage"), "algo": cfg.algo, "seed": cfg.seed,
+            "action_set": cfg.env.get("action_set"), "num_actions": meta["num_actions"],
+            "obs_shape": meta["obs_shape"], "steps_trained": int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
+            # Atari runs have no greedy tests unless asked: the best training score stands in.
+            "best_test_score": _finite(reader, "best_test"), "best_mean_return": _finite(reader, "best_return"),
+            "env": cfg.env, "run_dir": str(run_dir), "checkpoint": path}
+    return export_policy(agent.policy, out_dir or pathlib.Path("saved_model") / run_dir.name, card)
+
+
+def _finite(reader, name):
+    """A float variable of a checkpoint, or None if absent or never set (-inf)."""
+    key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+    value = float(reader.get_tensor(key)) if reader.has_tensor(key) else float("nan")
+    return value if np.isfinite(value) else None
 
 
 def read_card(model_dir):

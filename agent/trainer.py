@@ -138,12 +138,11 @@ class Trainer:
         """Predictor error on each NEXT observation, scaled by the running std of the
         discounted intrinsic return (Burda et al. 2018, section 2.4)."""
         batch, agent = self.batch, self.agent
-        next_obs = np.concatenate([batch.obs[1:], last_obs[None]], axis=0)
-        flat = next_obs.reshape((-1,) + next_obs.shape[2:])
-        chunk = 1024
-        raw = np.concatenate([agent.intrinsic_reward(flat[i:i + chunk]).numpy()
-                              for i in range(0, len(flat), chunk)]).reshape(batch.rewards_int.shape)
-        agent.obs_norm.update(agent.rnd_frames(flat))
+        # Rows 1.. of the rollout, as a view (no copy of the rollout), then the last obs.
+        later = batch.obs[1:].reshape((-1,) + batch.obs.shape[2:])
+        chunks = [later[i:i + 1024] for i in range(0, len(later), 1024)] + [last_obs]
+        raw = np.concatenate([agent.intrinsic_reward(c).numpy() for c in chunks]).reshape(batch.rewards_int.shape)
+        agent.obs_norm.update(np.concatenate([agent.rnd_frames(c) for c in chunks]))
         filtered, state = discounted_filter(raw, self.int_filter.numpy(), self.cfg.int_gamma)
         self.int_filter.assign(state)
         self.int_return_norm.update(filtered)
@@ -192,17 +191,19 @@ class Trainer:
         """A greedy test episode; the best one so far goes to best_test_episode.mp4
         and to TensorBoard as an animation. Returns the scalars to log."""
         result = self.test(lambda obs: self.agent.greedy(obs).numpy())
-        step = int(self.step.numpy())
-        if result["frames"] and (result["return"] > self.best_test.numpy() or result["cleared"]):
-            self.best_test.assign(max(result["return"], self.best_test.numpy()))
+        improved = result["return"] > self.best_test.numpy()
+        if improved:
+            self.best_test.assign(result["return"])
+        if result["frames"] and (improved or result["cleared"]):
             write_mp4(result["frames"], self.run_dir / "best_test_episode.mp4")
             gif = gif_bytes(result["frames"])
-            self.writer.animation("test/best_episode", gif, *gif_size(gif), step)
-        elif result["return"] > self.best_test.numpy():
-            self.best_test.assign(result["return"])
+            self.writer.animation("test/best_episode", gif, *gif_size(gif), int(self.step.numpy()))
         self.cleared = self.cleared or result["cleared"]
-        return {"test_return": result["return"], "test_length": result["length"],
-                "test_cleared": float(result["cleared"]), "test_max_x": result["max_x"]}
+        stats = {"test_return": result["return"], "test_length": result["length"],
+                 "test_cleared": float(result["cleared"]), "test_max_x": result["max_x"]}
+        if "clear_rate" in result:
+            stats["test_clear_rate"] = result["clear_rate"]
+        return stats
 
     # --- the run ------------------------------------------------------------
 

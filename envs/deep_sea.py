@@ -34,10 +34,7 @@ class DeepSea:
     def reset(self):
         self._row[:], self._col[:], self._ended[:] = 0, 0, False
         self._episodes = EpisodeCounter(self.num_envs)
-        none = np.zeros(self.num_envs, bool)
-        return self._obs(), {"reset_row": none, "episode_end": none,
-                             "episode_return": np.zeros(self.num_envs),
-                             "episode_length": np.zeros(self.num_envs, int)}
+        return self._obs(), self._episodes.reset_info()
 
     def step(self, actions):
         reset_row = self._ended.copy()

@@ -41,9 +41,7 @@ class EnvPoolEnv:
         obs, info = self._env.reset()
         self._episodes = EpisodeCounter(self.num_envs)
         self._ended[:] = False
-        none = np.zeros(self.num_envs, bool)
-        return obs, {"reset_row": none, "env_id": info["env_id"], "episode_end": none,
-                     "episode_return": np.zeros(self.num_envs), "episode_length": np.zeros(self.num_envs, int)}
+        return obs, {"env_id": info["env_id"], **self._episodes.reset_info()}
 
     def step(self, actions):
         obs, reward, terminated, truncated, info = self._env.step(np.asarray(actions))

@@ -11,6 +11,12 @@ class EpisodeCounter:
         self.returns = np.zeros(num_envs, np.float64)
         self.lengths = np.zeros(num_envs, np.int64)
 
+    def reset_info(self):
+        """reset()'s info: no reset rows, no episode ends."""
+        none = np.zeros(len(self.returns), bool)
+        return {"reset_row": none, "episode_end": none.copy(),
+                "episode_return": np.zeros_like(self.returns), "episode_length": np.zeros_like(self.lengths)}
+
     def step(self, raw_reward, counted, episode_end):
         """raw_reward: [N] unclipped; counted: [N] rows that were real steps;
         episode_end: [N]. Returns the info entries for this step."""

@@ -119,9 +119,20 @@ def is_mario(game):
     return resolve_game(game)[0] == "SuperMarioBros"
 
 
-def make_test_env(game, seed, **env_kwargs):
-    """One env for greedy test episodes: Mario's without random starts (seed 000's
-    test) and with the NES screen for videos."""
+# Greedy tests during training. Mario (seed 000): a test episode every 10 updates,
+# cut after 200 identical consecutive actions, plus a clear rate over 4 episodes with
+# random starts. Other games: no tests unless --test-every asks for them.
+MARIO_TESTS = {"test_every": 10, "max_repeats": 200, "clear_episodes": 4}
+NO_TESTS = {"test_every": None, "max_repeats": None, "clear_episodes": 0}
+
+
+def test_settings(game):
+    return MARIO_TESTS if is_mario(game) else NO_TESTS
+
+
+def make_test_env(game, seed, num_envs=1, random_starts=False, render=True, **env_kwargs):
+    """Env(s) for greedy test episodes. Mario: seed 000's test has no random starts
+    (random_starts=True is for clear rates); render adds the NES screen for videos."""
     if is_mario(game):
-        env_kwargs = {**env_kwargs, "random_starts": False, "render": True}
-    return make(game, 1, seed, **env_kwargs)
+        env_kwargs = {**env_kwargs, "random_starts": random_starts, "render": render}
+    return make(game, num_envs, seed, **env_kwargs)

@@ -49,38 +49,40 @@ class MarioGame:
         self.seed, self.random_starts, self.skip, self.noop_max = seed, random_starts, skip, noop_max
         self.rules = StageRules(self.world, self.stage)
         self.stack = np.zeros((4,) + FRAME, np.uint8)
+        self.screen = np.zeros(SCREEN, np.uint8)
         self.prev = None
 
-    @staticmethod
-    def frame(rgb):
-        return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), FRAME, interpolation=cv2.INTER_AREA)
+    def frame(self):
+        """The current picture, gray 84x84 (seed 000: cv2 RGB2GRAY, INTER_AREA). The
+        emulator's own frame is a strided view of its BGRx buffer, which cv2 reads at
+        half speed; its contiguous RGB copy (also kept for videos) gives the same pixels."""
+        self.env.unwrapped.observation("rgb_array_contiguous", self.screen)
+        return cv2.resize(cv2.cvtColor(self.screen, cv2.COLOR_RGB2GRAY), FRAME, interpolation=cv2.INTER_AREA)
 
     def reset(self):
-        obs, info = self.env.reset(seed=self.seed)
+        _, info = self.env.reset(seed=self.seed)
         self.seed = None   # seeded once; later resets continue the emulator's own stream
         if self.random_starts:
             for _ in range(self.rng.integers(self.noop_max)):
-                obs, _, terminated, truncated, info = self.env.step(int(self.rng.integers(self.num_actions)))
+                _, _, terminated, truncated, info = self.env.step(int(self.rng.integers(self.num_actions)))
                 if terminated or truncated:
-                    obs, info = self.env.reset()
+                    _, info = self.env.reset()
         self.rules.reset()
         self.prev = info
-        self.screen = obs
-        self.stack[:] = self.frame(obs)
+        self.stack[:] = self.frame()
         return self.stack, info
 
     def step(self, action):
         total = 0.0
         for _ in range(self.skip):
-            obs, _, terminated, truncated, info = self.env.step(int(action))
+            _, _, terminated, truncated, info = self.env.step(int(action))
             total += classic_frame_reward(info, self.prev)
             self.prev = info
             if terminated or truncated:
                 break
         reward, done = self.rules(total, terminated, info)
-        self.screen = obs   # a view the emulator overwrites: copied when written out
         self.stack[:-1] = self.stack[1:]
-        self.stack[-1] = self.frame(obs)
+        self.stack[-1] = self.frame()
         return self.stack, reward, done, truncated and not done, info
 
     def close(self):
@@ -93,31 +95,31 @@ class WorkerDied(RuntimeError):
     """A Mario worker process ended; the env cannot go on."""
 
 
-def _layout(num_envs):
-    """(name, dtype, shape) of every shared array, in order."""
-    return [("obs", np.uint8, (num_envs, 4) + FRAME), ("reward", np.float32, (num_envs,)),
+def _layout(num_envs, render):
+    """(name, dtype, shape) of every shared array, in order; screens only when rendering."""
+    arrays = [("obs", np.uint8, (num_envs, 4) + FRAME), ("reward", np.float32, (num_envs,)),
             ("terminated", np.bool_, (num_envs,)), ("truncated", np.bool_, (num_envs,)),
             ("reset_row", np.bool_, (num_envs,)), ("x_pos", np.int32, (num_envs,)),
-            ("y_pos", np.int32, (num_envs,)), ("flag_get", np.bool_, (num_envs,)),
-            ("screen", np.uint8, (num_envs,) + SCREEN)]
+            ("y_pos", np.int32, (num_envs,)), ("flag_get", np.bool_, (num_envs,))]
+    return arrays + [("screen", np.uint8, (num_envs,) + SCREEN)] if render else arrays
 
 
-def _views(buffer, num_envs):
+def _views(buffer, num_envs, render):
     views, offset = {}, 0
-    for name, dtype, shape in _layout(num_envs):
+    for name, dtype, shape in _layout(num_envs, render):
         size = int(np.prod(shape)) * np.dtype(dtype).itemsize
         views[name] = np.ndarray(shape, dtype, buffer=buffer, offset=offset)
         offset += size
     return views
 
 
-def _shared_size(num_envs):
-    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, dtype, shape in _layout(num_envs))
+def _shared_size(num_envs, render):
+    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, dtype, shape in _layout(num_envs, render))
 
 
 def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_starts, render):
     shm = shared_memory.SharedMemory(name=shm_name, track=False)   # the parent owns it
-    out = _views(shm.buf, num_envs)
+    out = _views(shm.buf, num_envs, render)
     games = [MarioGame(stage, action_set, s, random_starts) for s in seeds]
     ended = [False] * len(games)
 
@@ -183,8 +185,8 @@ class MarioVecEnv:
         self.stage, self.action_set, self.num_envs, self.timeout = stage, action_set, num_envs, timeout
         self.render = render
         num_workers = num_workers or min(num_envs, mp.cpu_count())
-        self._shm = shared_memory.SharedMemory(create=True, size=_shared_size(num_envs))
-        self._out = _views(self._shm.buf, num_envs)
+        self._shm = shared_memory.SharedMemory(create=True, size=_shared_size(num_envs, render))
+        self._out = _views(self._shm.buf, num_envs, render)
         ctx = mp.get_context("spawn")   # never fork a process that holds TensorFlow
         self._conns, self._processes = [], []
         self._slices = np.array_split(np.arange(num_envs), num_workers)
@@ -249,11 +251,7 @@ class MarioVecEnv:
     def reset(self):
         self._command("reset")
         self._episodes = EpisodeCounter(self.num_envs)
-        info = self._info()
-        none = np.zeros(self.num_envs, bool)
-        info.update(episode_end=none, episode_return=np.zeros(self.num_envs),
-                    episode_length=np.zeros(self.num_envs, int))
-        return self._out["obs"].copy(), info
+        return self._out["obs"].copy(), {**self._info(), **self._episodes.reset_info()}
 
     def step(self, actions):
         self._command("step", np.asarray(actions))

@@ -45,6 +45,23 @@ def test_classic_reward_on_a_scripted_run_in_the_emulator():
     assert -6.5 - 0.1 <= rewards[-1] <= -6.5 + (dx + dt + 15) / 10
 
 
+def test_frames_are_seed_000s_gray_84x84_of_the_screen():
+    import cv2
+
+    game = MarioGame("1-1", "right", seed=0, random_starts=False)
+    try:
+        game.reset()
+        for _ in range(30):
+            stack, *_ = game.step(RIGHT)
+        expected = cv2.resize(cv2.cvtColor(game.env.unwrapped.screen, cv2.COLOR_RGB2GRAY), (84, 84),
+                              interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(stack[-1], expected)
+        np.testing.assert_array_equal(game.screen, game.env.unwrapped.screen)
+        assert stack[-1].std() > 10 and not np.array_equal(stack[-1], stack[-2])
+    finally:
+        game.close()
+
+
 def test_classic_frame_reward_by_hand():
     prev = {"x_pos": 100, "time": 300}
     assert classic_frame_reward({"x_pos": 103, "time": 300}, prev) == 3
@@ -235,12 +252,13 @@ def test_mario_end_to_end_with_test_episodes_video_export_and_play(tmp_path):
     import json
 
     run = run_cli("train", "--game", "mario", "--stage", "1-1", "--num-envs", "2", "--steps", "512",
-                  "--test-every", "1", "--run-dir", "logs/m", "--no-progress", cwd=tmp_path)
+                  "--test-every", "1", "--clear-episodes", "2", "--run-dir", "logs/m", "--no-progress",
+                  cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     run_dir = tmp_path / "logs" / "m"
     assert (run_dir / "best_test_episode.mp4").stat().st_size > 10_000
     scalars = read_scalars(run_dir)
-    for tag in ("test/return", "test/cleared", "test/max_x_pos", "test/length"):
+    for tag in ("test/return", "test/cleared", "test/max_x_pos", "test/length", "test/clear_rate"):
         assert [s for s, _ in scalars[tag]] == [512], tag
     from tensorboard.backend.event_processing import event_accumulator
     from tensorboard.util import tensor_util
@@ -253,8 +271,14 @@ def test_mario_end_to_end_with_test_episodes_video_export_and_play(tmp_path):
     assert card["stage"] == "1-1" and card["action_set"] == "complex" and card["num_actions"] == 12
     assert card["best_test_score"] == pytest.approx(scalars["test/return"][0][1], abs=1e-3)
 
+    assert scalars["test/clear_rate"][0][1] == 0.0   # 2 updates of training do not clear 1-1
+
     played = run_cli("play", str(tmp_path / "saved_model" / "m"), "--json", cwd=tmp_path)
     assert played.returncode == 0, played.stderr[-2000:]
     line = json.loads(played.stdout.strip().splitlines()[0])
     assert set(line) == {"episode", "return", "length", "flag_get", "max_x_pos"}
     assert line["max_x_pos"] >= 40 and line["flag_get"] is False
+    played = run_cli("play", str(tmp_path / "saved_model" / "m"), "--json", "--random-starts",
+                     "--episodes", "2", cwd=tmp_path)
+    assert played.returncode == 0, played.stderr[-2000:]
+    assert [json.loads(line)["episode"] for line in played.stdout.strip().splitlines()] == [1, 2]
