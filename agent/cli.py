@@ -16,24 +16,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def positive_int(text):
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = None
-    if value is None or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def int_at_least(minimum, allowed):
+    """An argparse type: an integer >= minimum (underscores allowed), else one line naming it."""
+    def parse(text):
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        return value
+    return parse
 
 
-def count(text):
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}")
-    return value
+positive_int = int_at_least(1, "a positive integer")
+count = int_at_least(0, "0 or a positive integer")
 
 
 def seed_list(text):
@@ -181,15 +178,15 @@ def train_one(args):
     clear_episodes = tests["clear_episodes"] if args.clear_episodes is None else args.clear_episodes
     test_envs, test = [], None
     if test_every:
-        test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env))
-        if clear_episodes:
-            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
-                                                render=False, **cfg.env))
+        test_env = envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env)
+        rate_env = envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
+                                      render=False, **cfg.env) if clear_episodes else None
+        test_envs = [e for e in (test_env, rate_env) if e is not None]
 
         def test(act):
-            result = greedy_episode(act, test_envs[0], tests["max_repeats"], record=True)
-            if clear_episodes:
-                result["clear_rate"] = clear_rate(act, test_envs[1], tests["max_repeats"])
+            result = greedy_episode(act, test_env, tests["max_repeats"], record=True)
+            if rate_env is not None:
+                result["clear_rate"] = clear_rate(act, rate_env, tests["max_repeats"])
             return result
     trainer = Trainer(cfg, env, run_dir, checkpoint_every=args.checkpoint_every, test=test,
                       test_every=test_every or 1, stop_at_clear=args.stop_at_clear)

@@ -114,9 +114,9 @@ def main():
           f"target for the adapter: >= 90% of {cores} x one = {0.9 * cores * single:.0f}")
     print(f"{'envs':>5}{'workers':>9}{'adapter':>9}{'pipe/env':>10}{'adapter / (cores x one)':>25}"
           f"{'adapter / pipe':>16}")
+    pipe = {num_envs: pipe_per_env(num_envs, args.steps) for num_envs in (2, 8)}
     for num_envs, num_workers in ((2, 2), (8, 2), (8, 8)):
-        a = adapter(num_envs, args.steps, num_workers)
-        p = pipe_per_env(num_envs, args.steps)
+        a, p = adapter(num_envs, args.steps, num_workers), pipe[num_envs]
         print(f"{num_envs:>5}{num_workers:>9}{a:>9.0f}{p:>10.0f}{a / (cores * single):>25.2f}{a / p:>16.2f}")
 
 

@@ -101,7 +101,9 @@ def _layout(num_envs, render):
             ("terminated", np.bool_, (num_envs,)), ("truncated", np.bool_, (num_envs,)),
             ("reset_row", np.bool_, (num_envs,)), ("x_pos", np.int32, (num_envs,)),
             ("y_pos", np.int32, (num_envs,)), ("flag_get", np.bool_, (num_envs,))]
-    return arrays + [("screen", np.uint8, (num_envs,) + SCREEN)] if render else arrays
+    if render:
+        arrays.append(("screen", np.uint8, (num_envs,) + SCREEN))
+    return arrays
 
 
 def _views(buffer, num_envs, render):
