@@ -1,1 +1,1 @@
-"""Keras 3 agents: PPO and PPO+RND networks and learners (no env imports here)."""
+"""Keras 3 agents: the training loop, the algorithms behind it, their networks and losses (no env imports here)."""

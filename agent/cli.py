@@ -1,6 +1,8 @@
-"""`python -m agent train ...`: the composition root that joins an env to the agent.
+"""`python -m agent train ...`: the composition root that joins an env to an algorithm.
 
 The agent package never imports envs; this module is the one place that does.
+Input is checked before TensorFlow loads: bad input costs a second, prints one line
+and exits with 2, having written nothing.
 """
 
 import argparse
@@ -33,25 +35,34 @@ positive_int = int_at_least(1, "a positive integer")
 count = int_at_least(0, "0 or a positive integer")
 
 
-def seed_list(text):
+def text(value):
+    """An argparse type for names and paths: anything but empty or blank."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {value!r}")
+    return value
+
+
+def seed_list(value):
     try:
-        seeds = [int(part) for part in text.split(",")]
+        seeds = [int(part) for part in value.split(",")]
     except ValueError:
         seeds = []
     if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"must be distinct integers separated by commas, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be distinct integers separated by commas, got {value!r}")
     return seeds
 
 
 def build_parser():
-    parser = _Parser(prog="python -m agent", description="Train PPO / PPO+RND agents.")
+    from agent.config import ALGORITHMS
+
+    parser = _Parser(prog="python -m agent", description="Train agents on Atari (EnvPool) and Super Mario Bros.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = sub.add_parser("train", help="train an agent")
-    train.add_argument("--game", help="freeway (default), venture, gravitar, cartpole, mountaincar, "
-                                      "deepsea or an EnvPool Atari id (Pong-v5)")
-    train.add_argument("--algo", help="ppo (default) or ppo-rnd")
-    train.add_argument("--stage", help="mario: W-S, world 1-8, stage 1-4 (default 1-1)")
-    train.add_argument("--actions", help="mario: right, simple or complex (default: complex, 12 actions)")
+    train.add_argument("--game", type=text, help="freeway (default), venture, gravitar, cartpole, mountaincar, "
+                                                 "deepsea, mario or an EnvPool Atari id (Pong-v5)")
+    train.add_argument("--algo", type=text, help=f"{' or '.join(ALGORITHMS)} (default ppo)")
+    train.add_argument("--stage", type=text, help="mario: W-S, world 1-8, stage 1-4 (default 1-1)")
+    train.add_argument("--actions", type=text, help="mario: right, simple or complex (default: the preset's)")
     train.add_argument("--steps", type=positive_int, help="agent steps over all envs (default: the preset's)")
     train.add_argument("--num-envs", type=positive_int, help="parallel envs (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default 1)")
@@ -60,8 +71,8 @@ def build_parser():
     train.add_argument("--give-up-after", type=positive_int, metavar="S",
                        help="with --give-up-below T: move on when the mean return is still <= T after S updates")
     train.add_argument("--give-up-below", type=float, metavar="T")
-    train.add_argument("--run-dir", help="run folder (default: logs/<game>-<algo>-<time>)")
-    train.add_argument("--resume", metavar="RUN_DIR",
+    train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>-<algo>-<time>)")
+    train.add_argument("--resume", type=text, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last checkpoint (only --steps may change)")
     train.add_argument("--checkpoint-every", type=positive_int, default=50, help="updates between checkpoints")
     train.add_argument("--stop-after", type=positive_int, metavar="UPDATES",
@@ -74,19 +85,19 @@ def build_parser():
     train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     export = sub.add_parser("export", help="export a run's policy to saved_model/<run-name>/")
-    export.add_argument("run_dir")
-    export.add_argument("--out", help="export folder (default: saved_model/<run-name>)")
+    export.add_argument("run_dir", type=text)
+    export.add_argument("--out", type=text, help="export folder (default: saved_model/<run-name>)")
     play = sub.add_parser("play", help="greedy episodes of an exported policy")
-    play.add_argument("model_dir")
+    play.add_argument("model_dir", type=text)
     play.add_argument("--episodes", type=positive_int, default=1)
     play.add_argument("--random-starts", action="store_true",
                       help="mario: 0-29 random actions before each episode, so episodes differ (clear rate)")
-    play.add_argument("--video", help="write the episodes to this mp4 file")
+    play.add_argument("--video", type=text, help="write the episodes to this mp4 file")
     play.add_argument("--json", action="store_true", help="one JSON object per episode")
     plot = sub.add_parser("plot", help="learning curve PNG from run folders' event files")
-    plot.add_argument("run_dirs", nargs="+")
-    plot.add_argument("--out", default="learning_curve.png")
-    plot.add_argument("--tag", default="episode/return")
+    plot.add_argument("run_dirs", type=text, nargs="+")
+    plot.add_argument("--out", type=text, default="learning_curve.png")
+    plot.add_argument("--tag", type=text, default="episode/return")
     return parser
 
 
@@ -100,27 +111,36 @@ def default_run_dir(game, algo, stage=None):
 
 
 def new_config(args):
-    """The run's TrainConfig from a game preset and the flags."""
-    from agent.config import TrainConfig
+    """The run's RunConfig from the game's preset and the flags, and its folder."""
+    from agent import presets
+    from agent.config import RunConfig
+    from utilities.run_folder import RunFolder, check_writable
     import envs
 
-    game, algo = args.game or "freeway", args.algo or "ppo"
+    name, algo = args.game or "freeway", args.algo or "ppo"
     try:
-        preset = envs.preset(game, algo, args.stage, args.actions)
+        game = envs.resolve_game(name)
+        stage, env_settings = envs.stage_settings(name, args.stage, args.actions)
+        cfg = RunConfig.from_preset(presets.preset(algo, game.kind, name.lower(), stage), game=name, algo=algo,
+                                    seed=1 if args.seed is None else args.seed, total_steps=args.steps,
+                                    num_envs=args.num_envs)
+        cfg.env.update(env_settings)
+        cfg.validate()
+        folder = RunFolder(args.run_dir or default_run_dir(name, algo, stage))
+        if folder.has_run():
+            raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
+                             f"continue it with --resume {folder.path} or choose another --run-dir")
+        check_writable(folder.path, "run folder")
     except ValueError as err:
         raise UsageError(err) from None
-    cfg = TrainConfig.from_preset(preset, game=game, algo=algo, seed=1 if args.seed is None else args.seed,
-                                  total_steps=args.steps, num_envs=args.num_envs)
-    run_dir = pathlib.Path(args.run_dir or default_run_dir(cfg.game, cfg.algo, cfg.env.get("stage")))
-    if (run_dir / "config.json").exists():
-        raise UsageError(f"run folder {str(run_dir)!r} already holds a run; "
-                         f"continue it with --resume {run_dir} or choose another --run-dir")
-    return cfg.validate(), run_dir
+    return cfg, folder
 
 
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
-    from agent.config import TrainConfig
+    from agent.config import RunConfig
+    from utilities.run_folder import RunFolder
+    import envs
 
     given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
                                       ("--stage", args.stage), ("--actions", args.actions),
@@ -128,18 +148,23 @@ def resumed_config(args):
              if value is not None]
     if given:
         raise UsageError(f"{given[0]} cannot change on --resume: a run keeps its config (only --steps may be raised)")
-    run_dir = pathlib.Path(args.resume)
+    folder = RunFolder(args.resume)
     try:
-        cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
-    except (OSError, ValueError, TypeError):
-        raise UsageError(f"no run to resume in {str(run_dir)!r}: it needs a readable config.json") from None
+        text = folder.read_config()
+    except OSError:
+        raise UsageError(f"no run to resume in {str(folder.path)!r}: it needs a readable config.json") from None
+    try:
+        cfg = RunConfig.from_json(text).validate()
+        envs.resolve_game(cfg.game)
+    except (ValueError, TypeError, KeyError) as err:
+        raise UsageError(f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0]) from None
     if args.steps is not None:
         if args.steps < cfg.total_steps:
             raise UsageError(f"--steps {args.steps} is below the run's {cfg.total_steps}: it may only be raised")
         cfg.total_steps = args.steps
-    if not (run_dir / "checkpoints" / "checkpoint").exists():
-        raise UsageError(f"run {str(run_dir)!r} has no checkpoint to resume")
-    return cfg.validate(), run_dir
+    if not folder.has_checkpoint():
+        raise UsageError(f"run {str(folder.path)!r} has no checkpoint to resume")
+    return cfg, folder
 
 
 def train(args):
@@ -161,78 +186,69 @@ def train_one(args):
     if (args.give_up_after is None) != (args.give_up_below is None):
         return fail("train", "--give-up-after and --give-up-below go together")
     try:
-        cfg, run_dir = resumed_config(args) if args.resume else new_config(args)
+        cfg, folder = resumed_config(args) if args.resume else new_config(args)
     except UsageError as err:
         return fail("train", err)
-    if args.clear_episodes and not envs.is_mario(cfg.game):
-        return fail("train", f"--clear-episodes is for mario, not {cfg.game!r}")
+    game = envs.resolve_game(cfg.game)
+    if args.clear_episodes and not game.tests.clear_episodes:
+        return fail("train", f"--clear-episodes is for games that report clears (mario), not {cfg.game!r}")
     import_tensorflow_quietly()
-    from agent.evaluation import clear_rate, greedy_episode
-    from agent.export import export_run
-    from agent.trainer import NonFiniteLoss, Trainer
+    from agent.config import learner_class
+    from agent.evaluation import make_test
+    from agent.export import export
+    from agent.loop import Loop, NonFiniteLoss
     from utilities.checkpoints import CheckpointMismatch
 
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
-    tests = envs.test_settings(cfg.game)
-    test_every = args.test_every or tests["test_every"]
-    clear_episodes = tests["clear_episodes"] if args.clear_episodes is None else args.clear_episodes
+    test_every = args.test_every or game.tests.every
+    clear_episodes = game.tests.clear_episodes if args.clear_episodes is None else args.clear_episodes
     test_envs, test = [], None
     if test_every:
-        test_env = envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env)
-        rate_env = envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
-                                      render=False, **cfg.env) if clear_episodes else None
-        test_envs = [e for e in (test_env, rate_env) if e is not None]
-
-        def test(act):
-            result = greedy_episode(act, test_env, tests["max_repeats"], record=True)
-            if rate_env is not None:
-                result["clear_rate"] = clear_rate(act, rate_env, tests["max_repeats"])
-            return result
-    trainer = Trainer(cfg, env, run_dir, checkpoint_every=args.checkpoint_every, test=test,
-                      test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
+        test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env))
+        if clear_episodes:
+            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
+                                                render=False, **cfg.env))
+        test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
+    space = env.single_observation_space
+    algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
+    loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
+                test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
     try:
         if args.resume:
             try:
-                path = trainer.restore()
+                path = loop.restore()
             except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
-                return fail("train", f"cannot resume {str(run_dir)!r}: {err}".splitlines()[0])
-            print(f"resuming {run_dir} from {path} at step {int(trainer.step.numpy()):,}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / "config.json", cfg.to_json())
-        print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}) for {cfg.total_steps:,} steps "
-              f"({cfg.num_updates} updates of {cfg.batch_size}) -> {run_dir}")
+                return fail("train", f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0])
+            print(f"resuming {folder.path} from {path} at step {int(loop.state.step.numpy()):,}")
+        folder.write_config(cfg.to_json())
+        print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}) for {cfg.total_steps:,} steps -> {folder.path}")
         give_up = (args.give_up_after, args.give_up_below) if args.give_up_after else None
         try:
-            summary = trainer.train(progress=not args.no_progress, max_updates=args.stop_after,
-                                    give_up=give_up)
+            summary = loop.train(progress=not args.no_progress, max_updates=args.stop_after, give_up=give_up)
         except NonFiniteLoss as err:
             print(f"python -m agent train: {err}", file=sys.stderr)
             return 1
     finally:
-        trainer.close()
+        loop.close()
         for test_env in test_envs:
             test_env.close()
     print(format_summary(summary))
     if summary["interrupted"]:
-        print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {run_dir}")
+        print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {folder.path}")
         return 130
     if summary["cleared"]:
-        print(f"cleared the stage in a greedy test episode; video: {run_dir / 'best_test_episode.mp4'}")
+        print(f"cleared the level in a greedy test episode; video: {folder.best_video}")
     if summary["gave_up"]:
         print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
-    print(f"policy exported to {export_run(run_dir)}")
+    out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,
+                 space.shape)
+    print(f"policy exported to {out}")
     return 0
 
 
 def fail(command, message):
     print(f"python -m agent {command}: error: {message}", file=sys.stderr)
     return 2
-
-
-def write_atomic(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def import_tensorflow_quietly():
@@ -249,14 +265,25 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
-def export(args):
-    run_dir = pathlib.Path(args.run_dir)
-    if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoints" / "checkpoint").is_file():
-        return fail("export", f"no run with a checkpoint in {str(run_dir)!r}")
+def export_command(args):
+    from utilities.run_folder import RunFolder, check_writable
+
+    folder = RunFolder(args.run_dir)
+    if not folder.has_run() or not folder.has_checkpoint():
+        return fail("export", f"no run with a checkpoint in {str(folder.path)!r}")
+    out = pathlib.Path(args.out) if args.out else folder.default_export()
+    try:
+        check_writable(out, "export folder")
+    except ValueError as err:
+        return fail("export", err)
     import_tensorflow_quietly()
     from agent.export import export_run
+    from utilities.checkpoints import CheckpointMismatch
 
-    print(export_run(run_dir, args.out))
+    try:
+        print(export_run(folder.path, out))
+    except (CheckpointMismatch, ValueError, KeyError) as err:
+        return fail("export", f"cannot export {str(folder.path)!r}: {err}".splitlines()[0])
     return 0
 
 
@@ -265,38 +292,35 @@ def play(args):
 
     import envs
 
+    if args.video and not pathlib.Path(args.video).parent.resolve().is_dir():
+        return fail("play", f"no folder for --video {args.video!r}")
     import_tensorflow_quietly()
     from agent.export import read_card
 
     try:
         card = read_card(args.model_dir)
-        envs.resolve_game(card["game"])
+        game = envs.resolve_game(card["game"])
     except (OSError, ValueError, KeyError) as err:
         return fail("play", f"cannot play {args.model_dir!r}: {err}")
-    if args.video and not pathlib.Path(args.video).parent.resolve().is_dir():
-        return fail("play", f"no folder for --video {args.video!r}")
     import tensorflow as tf
     from agent.evaluation import greedy_episode
     from utilities.video import write_mp4
 
     policy = tf.saved_model.load(args.model_dir)
-    mario = envs.is_mario(card["game"])
     env = envs.make_test_env(card["game"], 0, random_starts=args.random_starts, **card.get("env", {}))
     frames, cleared = [], 0
     try:
         for k in range(1, args.episodes + 1):
-            episode = greedy_episode(lambda obs: policy(obs)["action"].numpy(), env,
-                                     envs.test_settings(card["game"])["max_repeats"], record=bool(args.video))
+            episode = greedy_episode(lambda obs: policy(obs)["action"].numpy(), env, game.tests.max_repeats,
+                                     record=bool(args.video))
             frames += episode.pop("frames")
-            line = {"episode": k, "return": round(episode["return"], 3), "length": episode["length"]}
-            if mario:
-                line.update(flag_get=episode["cleared"], max_x_pos=episode["max_x"])
-                cleared += episode["cleared"]
-            print(json.dumps(line) if args.json else
-                  ", ".join(f"{key} {value}" for key, value in line.items()))
+            cleared += episode.get("cleared", 0)
+            line = {"episode": k, **{game.names.get(key, key): round(value, 3) if isinstance(value, float) else value
+                                     for key, value in episode.items()}}
+            print(json.dumps(line) if args.json else ", ".join(f"{key} {value}" for key, value in line.items()))
     finally:
         env.close()
-    if mario and not args.json:
+    if "cleared" in episode and not args.json:
         print(f"cleared {cleared} of {args.episodes}")
     if args.video:
         write_mp4(frames, args.video)
@@ -308,7 +332,7 @@ def play(args):
 def format_summary(s):
     minutes, seconds = divmod(int(s["wall_seconds"]), 60)
     return (f"done: {s['steps']:,} steps, {s['updates']} updates in {minutes}m{seconds:02d}s "
-            f"({s['steps_per_second']:.0f} steps/s, {100 * s['grad_share']:.0f}% in gradient steps)\n"
+            f"({s['steps_per_second']:.0f} steps/s, {100 * s['update_share']:.0f}% in updates)\n"
             f"episodes: {s['episodes']}, mean return of the last 20: {s['mean_recent_return']:.2f}\n"
             f"run folder: {s['run_dir']}  (tensorboard --logdir {s['run_dir']})")
 
@@ -326,4 +350,4 @@ def plot(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return {"train": train, "export": export, "play": play, "plot": plot}[args.command](args)
+    return {"train": train, "export": export_command, "play": play, "plot": plot}[args.command](args)

@@ -1,4 +1,8 @@
-"""Greedy test episodes (seed 000's test) on any batched env."""
+"""Greedy test episodes (seed 000's test) on any batched env.
+
+Generic: return and length for every env; "cleared" and "progress" where the env
+reports them in info (envs/__init__.py: Mario reports its flag and x position).
+"""
 
 import numpy as np
 
@@ -9,13 +13,15 @@ def greedy_episodes(act, env, max_repeats=None, record=False):
     """One greedy episode in each of env's envs, stepped together; with max_repeats
     (seed 000: 200 for Mario) an env's episode is cut after that many identical
     consecutive actions (a stuck agent). Rows of envs already done are stepped but
-    not counted. act: obs [N, ...] -> actions [N]. Returns per-env arrays return,
-    length, cleared (Mario's flag_get), max_x (Mario's x_pos) and, if record, env 0's
-    RGB frames (Mario's screen at half size)."""
+    not counted. act: obs [N, ...] -> actions [N]. Returns per-env arrays "return",
+    "length" and, where the env reports them, "cleared" and "progress" (its maximum);
+    and "frames": if record, env 0's frames (the env's "screen" at half size, else
+    the newest observed frame)."""
     obs, info = env.reset()
     n = len(obs)
-    running, cleared = np.ones(n, bool), np.zeros(n, bool)
-    total, steps, max_x = np.zeros(n), np.zeros(n, int), np.zeros(n, int)
+    running = np.ones(n, bool)
+    total, steps = np.zeros(n), np.zeros(n, int)
+    cleared = progress = None
     repeats, last, frames = np.zeros(n, int), np.full(n, -1), []
     while running.any():
         if record and running[0]:
@@ -26,24 +32,42 @@ def greedy_episodes(act, env, max_repeats=None, record=False):
         obs, reward, terminated, truncated, info = env.step(actions)
         total += np.where(running, reward, 0.0)
         steps += running
-        max_x = np.where(running, np.maximum(max_x, info.get("x_pos", 0)), max_x)
+        if "progress" in info:
+            progress = np.zeros(n, info["progress"].dtype) if progress is None else progress
+            progress = np.where(running, np.maximum(progress, info["progress"]), progress)
         ended = running & (terminated | truncated)
-        cleared |= ended & info.get("flag_get", False)
+        if "cleared" in info:
+            cleared = np.zeros(n, bool) if cleared is None else cleared
+            cleared |= ended & info["cleared"]
         running &= ~ended
         if max_repeats:
             running &= repeats < max_repeats
-    return {"return": total, "length": steps, "cleared": cleared, "max_x": max_x,
-            "frames": [f for f in frames if f is not None]}
+    out = {"return": total, "length": steps, "frames": [f for f in frames if f is not None]}
+    if cleared is not None:
+        out["cleared"] = cleared
+    if progress is not None:
+        out["max_progress"] = progress
+    return out
 
 
 def greedy_episode(act, env, max_repeats=None, record=False):
     """greedy_episodes on a one-env env, as plain numbers."""
     out = greedy_episodes(act, env, max_repeats, record)
-    return {"return": float(out["return"][0]), "length": int(out["length"][0]),
-            "cleared": bool(out["cleared"][0]), "max_x": int(out["max_x"][0]), "frames": out["frames"]}
+    return {k: (v if k == "frames" else v[0].item()) for k, v in out.items()}
 
 
 def clear_rate(act, env, max_repeats=None):
-    """Share of greedy episodes, one per env, that clear the stage. With random starts
+    """Share of greedy episodes, one per env, that clear the level. With random starts
     they differ, where one greedy episode from the fixed start is brittle."""
     return float(greedy_episodes(act, env, max_repeats)["cleared"].mean())
+
+
+def make_test(test_env, rate_env=None, max_repeats=None):
+    """The loop's test: one recorded greedy episode on test_env and, with rate_env (N
+    envs with random starts), the clear rate over its N episodes."""
+    def test(act):
+        result = greedy_episode(act, test_env, max_repeats, record=True)
+        if rate_env is not None:
+            result["clear_rate"] = clear_rate(act, rate_env, max_repeats)
+        return result
+    return test

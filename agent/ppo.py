@@ -1,74 +1,136 @@
-"""The PPO (+RND) agent: acting, intrinsic reward and the one-function learner step."""
+"""PPO (Schulman et al. 2017), optionally with RND's two-stream advantages (Burda et al. 2018).
+
+One algorithm behind the loop's interface (agent/loop.py): act and observe fill a
+(T, N) rollout; once it is full, `update` computes advantages and runs the epochs
+of the one-function learner step. All randomness is stateless and keyed by the
+step counter the loop passes in, so a resumed run draws the same numbers.
+"""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from agent import losses, networks
-from utilities.normalizer import Normalizer
+from agent.rnd import RND
+from agent.serving import GreedyPolicy
+from utilities.optimization_batch import OptimizationBatch
 
 
-class PPOAgent:
-    """Networks, optimizer and the tf.functions that use them.
-
-    All randomness is stateless and keyed by counters the caller passes in
-    (seed, step), so a resumed run draws the same numbers as an uninterrupted one
-    without any generator state to save.
-    """
-
-    def __init__(self, cfg, obs_shape, num_actions, obs_dtype="uint8"):
+class PPO:
+    def __init__(self, cfg, obs_shape, obs_dtype, num_actions):
+        """cfg: agent.config.RunConfig with PPOConfig params."""
         self.cfg = cfg
-        self.obs_shape = tuple(obs_shape)
-        self.num_actions = int(num_actions)
-        self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype, cfg.network)
+        self.p = p = cfg.params
+        keras.utils.set_random_seed(cfg.seed)   # the networks' initial weights
+        self.obs_shape, self.num_actions = tuple(obs_shape), int(num_actions)
+        self.batch_size = cfg.num_envs * p.rollout_steps
+        self.num_updates = -(-cfg.total_steps // self.batch_size)   # --steps rounds up to whole updates
+        self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype, p.network)
         # Plain PPO has no intrinsic stream: its value head stays untrained.
-        trainable = [v for v in self.policy.trainable_variables
-                     if cfg.rnd or not v.path.startswith("value_int/")]
-        self.minibatch_size = cfg.batch_size // cfg.num_minibatches
-        if cfg.rnd:
-            # RND sees only the last frame of the stack (Burda et al. 2018).
-            rnd_shape = (1,) + self.obs_shape[1:] if networks.is_image(self.obs_shape) else self.obs_shape
-            self.obs_norm = Normalizer(rnd_shape, name="rnd_obs_norm")
-            self.rnd_target = networks.rnd_target(rnd_shape)
-            self.rnd_predictor = networks.rnd_predictor(rnd_shape)
-            trainable += self.rnd_predictor.trainable_variables
-            self.rnd_batch = max(1, int(round(cfg.rnd_update_fraction * self.minibatch_size)))
-        self.trainable = trainable
-        self.optimizer = keras.optimizers.Adam(cfg.learning_rate, epsilon=1e-5,
-                                               global_clipnorm=cfg.max_grad_norm)
+        self.trainable = [v for v in self.policy.trainable_variables
+                          if p.rnd or not v.path.startswith("value_int/")]
+        self.rnd = RND(p.rnd, self.obs_shape, obs_dtype, cfg.num_envs) if p.rnd else None
+        if self.rnd:
+            self.trainable += self.rnd.trainable
+            self.rnd_batch = max(1, int(round(p.rnd.update_fraction * (self.batch_size // p.num_minibatches))))
+        self.optimizer = keras.optimizers.Adam(p.learning_rate, epsilon=1e-5, global_clipnorm=p.max_grad_norm)
         # Built now so a checkpoint restore fills (and checks) every slot.
         self.optimizer.build(self.trainable)
-        self.clip_range = tf.Variable(cfg.clip_range, dtype=tf.float32, trainable=False)
+        self.clip_range = tf.Variable(p.clip_range, dtype=tf.float32, trainable=False)
+        self.rollout = OptimizationBatch(p.rollout_steps, cfg.num_envs, self.obs_shape, obs_dtype)
+        self.t, self.last_obs = 0, None
 
         obs_spec = tf.TensorSpec((None,) + self.obs_shape, self.policy.inputs[0].dtype)
-        seed_spec = tf.TensorSpec((2,), tf.int64)
-        self.act = tf.function(self._act, input_signature=[obs_spec, seed_spec])
-        self.greedy = tf.function(self._greedy, input_signature=[obs_spec])
-        self.values = tf.function(self._values, input_signature=[obs_spec])
-        self.intrinsic_reward = tf.function(self._intrinsic_reward, input_signature=[obs_spec])
+        self._act = tf.function(self._act_fn, input_signature=[obs_spec, tf.TensorSpec((2,), tf.int64)])
+        self._greedy = tf.function(self._greedy_fn, input_signature=[obs_spec])
+        self._values = tf.function(self._values_fn, input_signature=[obs_spec])
         self.train_step = tf.function(self._train_step)
 
+    # --- the loop's interface -------------------------------------------------
+
+    @property
+    def warmup_steps(self):
+        """Random-action batched steps before training: RND's input statistics."""
+        return self.rnd.cfg.warmup_steps if self.rnd else 0
+
+    def warm_up(self, obs):
+        self.rnd.warm_up(obs, flush_every=self.p.rollout_steps)
+
+    def end_warm_up(self):
+        self.rnd.end_warm_up()
+
+    def act(self, obs, step):
+        # Sampling is keyed by (seed, step counter): a resumed run draws the same.
+        actions, logp, v_ext, v_int = self._act(obs, np.array([self.cfg.seed, step], np.int64))
+        return actions.numpy(), (logp, v_ext, v_int)
+
+    def observe(self, obs, actions, extras, reward, terminated, truncated, info, next_obs):
+        logp, v_ext, v_int = extras
+        self.rollout.add(self.t, obs, actions, logp.numpy(), v_ext.numpy(), v_int.numpy(), reward,
+                         terminated, terminated | truncated, ~info["reset_row"])
+        self.t += 1
+        self.last_obs = next_obs
+
+    def ready(self, step):
+        return self.t == self.p.rollout_steps
+
+    def update(self, step):
+        """Advantages, then PPO epochs over the rollout; returns the update's mean scalars."""
+        p, b = self.p, self.rollout
+        self.t = 0
+        update = step // self.batch_size - 1          # updates done before this one
+        last_ext, last_int = self._values(self.last_obs)
+        if self.rnd:
+            b.rewards_int[:] = self.rnd.rewards(b.obs, self.last_obs)
+        b.compute_advantages(last_ext.numpy(), last_int.numpy(), p.gamma, p.rnd.int_gamma if p.rnd else 0.0,
+                             p.gae_lambda, p.ext_coef if p.rnd else 1.0, p.int_coef if p.rnd else 0.0)
+        self._anneal(update / self.num_updates)
+        rng = np.random.default_rng([self.cfg.seed, update])
+        sums, count, epochs_run = {}, 0, 0
+        for epoch in range(p.epochs):
+            epoch_kl = []
+            for i, mb in enumerate(b.minibatches(p.num_minibatches, rng)):
+                seed = np.array([self.cfg.seed, (update * p.epochs + epoch) * p.num_minibatches + i], np.int64)
+                out = self.train_step(mb, seed)
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                epoch_kl.append(out["approx_kl"])
+            epochs_run += 1
+            if p.target_kl is not None and float(tf.reduce_mean(epoch_kl)) > p.target_kl:
+                break
+        stats = {k: float(v) / count for k, v in sums.items()}
+        stats.update(epochs_run=epochs_run, learning_rate=float(self.optimizer.learning_rate.numpy()),
+                     clip_range=float(self.clip_range.numpy()),
+                     explained_variance=explained_variance(b.values_ext, b.returns_ext, b.valid),
+                     reward_ext=float(b.rewards_ext[b.valid].mean()))
+        if self.rnd:
+            stats["reward_int"] = float(b.rewards_int.mean())
+        return stats
+
+    def greedy(self, obs):
+        return self._greedy(obs).numpy()
+
     def trackables(self):
-        """Everything of the agent that a checkpoint must hold."""
+        """Everything of the algorithm that a checkpoint must hold."""
         out = {"policy": self.policy, "optimizer": self.optimizer, "clip_range": self.clip_range}
-        if self.cfg.rnd:
-            out.update(rnd_predictor=self.rnd_predictor, rnd_target=self.rnd_target,
-                       rnd_obs_norm=self.obs_norm)
+        if self.rnd:
+            out.update(self.rnd.trackables())
         return out
 
-    def set_progress(self, fraction_done):
+    def serving(self):
+        """(tf.Module, keras.Model) that export writes: greedy action, logits, value."""
+        return GreedyPolicy(self.policy, lambda out: {"logits": out[0], "value": out[1][:, 0]}), self.policy
+
+    # --- maths --------------------------------------------------------------
+
+    def _anneal(self, fraction_done):
         """Linear annealing of learning rate and clip range (seed 004's PPO preset)."""
-        scale = 1.0 - fraction_done if self.cfg.anneal else 1.0
-        self.optimizer.learning_rate.assign(self.cfg.learning_rate * scale)
-        self.clip_range.assign(self.cfg.clip_range * scale)
+        scale = 1.0 - fraction_done if self.p.anneal else 1.0
+        self.optimizer.learning_rate.assign(self.p.learning_rate * scale)
+        self.clip_range.assign(self.p.clip_range * scale)
 
-    def rnd_frames(self, obs):
-        """What RND sees: the last frame (images) or the whole vector."""
-        return obs[:, -1:] if networks.is_image(self.obs_shape) else obs
-
-    # --- tf.functions -------------------------------------------------------
-
-    def _act(self, obs, seed):
+    def _act_fn(self, obs, seed):
         logits, v_ext, v_int = self.policy(obs, training=False)
         # Gumbel-max: argmax(logits + Gumbel noise) samples the softmax exactly.
         uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
@@ -76,47 +138,29 @@ class PPOAgent:
         logp = tf.gather(tf.nn.log_softmax(logits), actions, batch_dims=1)
         return actions, logp, v_ext[:, 0], v_int[:, 0]
 
-    def _greedy(self, obs):
+    def _greedy_fn(self, obs):
         logits, _, _ = self.policy(obs, training=False)
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
-    def _values(self, obs):
+    def _values_fn(self, obs):
         _, v_ext, v_int = self.policy(obs, training=False)
         return v_ext[:, 0], v_int[:, 0]
 
-    def _rnd_input(self, obs):
-        # Whitened by running per-element statistics and clipped to [-5, 5] (Burda et al.).
-        x = tf.cast(self.rnd_frames(obs), tf.float32)
-        mean = tf.cast(self.obs_norm.mean, tf.float32)
-        std = tf.sqrt(tf.cast(self.obs_norm.var, tf.float32) + 1e-8)
-        return tf.clip_by_value((x - mean) / std, -self.cfg.obs_clip, self.cfg.obs_clip)
-
-    def _rnd_error(self, obs):
-        x = self._rnd_input(obs)
-        target = self.rnd_target(x, training=False)
-        return tf.reduce_mean(tf.square(self.rnd_predictor(x, training=True) - target), axis=-1)
-
-    def _intrinsic_reward(self, obs):
-        return self._rnd_error(obs)
-
     def _train_step(self, mb, seed):
-        cfg = self.cfg
+        p = self.p
         mask = tf.cast(mb["valid"], tf.float32)
         adv = mb["advantages"]
-        if cfg.norm_adv:
+        if p.norm_adv:
             adv = losses.normalize_advantages(adv, mask)
         with tf.GradientTape() as tape:
             logits, v_ext, v_int = self.policy(mb["obs"], training=True)
             out = losses.policy_terms(logits, mb["actions"], mb["logp"], adv, mask, self.clip_range)
-            v_loss = losses.value_loss(v_ext[:, 0], mb["returns_ext"], mask, cfg.value_loss)
-            if cfg.rnd:
-                v_loss += losses.value_loss(v_int[:, 0], mb["returns_int"], mask, cfg.value_loss)
-            loss = out["policy_loss"] - cfg.ent_coef * out["entropy"] + cfg.vf_coef * v_loss
-            if cfg.rnd:
-                # The predictor trains on a random fraction of the minibatch (RND's
-                # update proportion), so it does not outpace the policy's novelty.
-                pick = tf.argsort(tf.random.stateless_uniform([tf.shape(mask)[0]], seed))[:self.rnd_batch]
-                out["rnd_loss"] = tf.reduce_mean(self._rnd_error(tf.gather(mb["obs"], pick)))
+            v_loss = losses.value_loss(v_ext[:, 0], mb["returns_ext"], mask, p.value_loss)
+            if self.rnd:
+                v_loss += losses.value_loss(v_int[:, 0], mb["returns_int"], mask, p.value_loss)
+            loss = out["policy_loss"] - p.ent_coef * out["entropy"] + p.vf_coef * v_loss
+            if self.rnd:
+                out["rnd_loss"] = self.rnd.loss(mb["obs"], seed, self.rnd_batch)
                 loss += out["rnd_loss"]
         grads = tape.gradient(loss, self.trainable)
         self.optimizer.apply_gradients(zip(grads, self.trainable))

@@ -18,10 +18,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
-from agent.config import TrainConfig  # noqa: E402
-from agent.trainer import Trainer  # noqa: E402
+from agent import presets  # noqa: E402
+from agent.config import RunConfig, learner_class  # noqa: E402
+from agent.loop import Loop  # noqa: E402
+from utilities.run_folder import RunFolder  # noqa: E402
 
-SETTINGS = dict(num_envs=8, rollout_steps=128, epochs=4, num_minibatches=4)
+SETTINGS = dict(rollout_steps=128, epochs=4, num_minibatches=4)
+NUM_ENVS = 8
 
 
 class Stopwatch:
@@ -38,51 +41,47 @@ class Stopwatch:
 
 
 def env_only(steps):
-    env = envs.make("freeway", SETTINGS["num_envs"], 0, **envs.preset("freeway", "ppo")["env"])
+    env = envs.make("freeway", NUM_ENVS, 0, **presets.preset("ppo", "atari")["env"])
     env.reset()
     rng = np.random.default_rng(0)
-    actions = rng.integers(3, size=(steps, SETTINGS["num_envs"]))
+    actions = rng.integers(3, size=(steps, NUM_ENVS))
     start = time.perf_counter()
     for a in actions:
         env.step(a)
     seconds = time.perf_counter() - start
     env.close()
-    return steps * SETTINGS["num_envs"] / seconds
+    return steps * NUM_ENVS / seconds
 
 
 def training(algo, updates):
-    cfg = TrainConfig.from_preset(envs.preset("freeway", algo), game="freeway", algo=algo,
-                                  total_steps=10_000_000, **SETTINGS)
+    """Steps/s of the real loop over `updates` updates after one untimed (tracing) update,
+    with the seconds in gradient steps, env steps and acting."""
+    preset = {**presets.preset(algo, "atari", "freeway"), **SETTINGS}
+    cfg = RunConfig.from_preset(preset, game="freeway", algo=algo, num_envs=NUM_ENVS).validate()
     env = envs.make("freeway", cfg.num_envs, cfg.seed, **cfg.env)
+    space = env.single_observation_space
+    algorithm = learner_class(algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(cfg, env, run_dir)
-        trainer.obs, _ = env.reset()
-        if cfg.rnd:
-            trainer.warmup_obs_norm()
-        trainer.collect_rollout()   # the first update traces the tf.functions: not timed
-        trainer.learn()
+        loop = Loop(cfg, algorithm, env, RunFolder(run_dir))
+        loop.train(progress=False, max_updates=1)   # traces the tf.functions: not timed
         env.step = Stopwatch(env.step)
-        trainer.agent.act = Stopwatch(trainer.agent.act)
-        trainer.grad_seconds = 0.0
+        algorithm.act = Stopwatch(algorithm.act)
+        algorithm.train_step = Stopwatch(algorithm.train_step)
         start = time.perf_counter()
-        for _ in range(updates):
-            trainer.collect_rollout()
-            stats = trainer.learn()
-            trainer.writer.write(stats, int(trainer.step.numpy()))
-        trainer.save()
+        loop.train(progress=False, max_updates=updates)
         wall = time.perf_counter() - start
-        trainer.close()
-    shares = {"gradient": trainer.grad_seconds / wall, "env": env.step.seconds / wall,
-              "acting": trainer.agent.act.seconds / wall}
+        loop.close()
+    shares = {"gradient": algorithm.train_step.seconds / wall, "env": env.step.seconds / wall,
+              "acting": algorithm.act.seconds / wall}
     shares["other"] = 1.0 - sum(shares.values())
-    return updates * cfg.batch_size / wall, shares
+    return updates * NUM_ENVS * cfg.params.rollout_steps / wall, shares
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=5)
     args = parser.parse_args()
-    print(f"Freeway, {SETTINGS}, {args.updates} timed updates after one untimed")
+    print(f"Freeway, {NUM_ENVS} envs, {SETTINGS}, {args.updates} timed updates after one untimed")
     env_sps = env_only(2000)
     print(f"{'run':<10}{'steps/s':>9}{'x env-only':>12}{'gradient':>10}{'env':>7}{'acting':>8}"
           f"{'other':>7}{'overhead':>10}")

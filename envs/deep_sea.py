@@ -6,7 +6,7 @@ costs 0.01 / N, so a dithering agent learns to go left: random actions find the
 reward with probability 2^-N. Which action means "right" is drawn per cell, so
 no action bias finds it either. Observations are one-hot [N * N] float32.
 
-Same interface and next-step auto-reset as the EnvPool layer (envs.envpool_env).
+The package's batched interface (envs/__init__.py), with EnvPool's next-step auto-reset.
 """
 
 import gymnasium

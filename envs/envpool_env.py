@@ -1,16 +1,6 @@
 """EnvPool tasks (Atari and classic control) behind the package's batched interface.
 
-The interface, shared with the Mario adapter:
-  num_envs, single_observation_space, single_action_space
-  reset() -> (obs [N, ...], info)
-  step(actions [N]) -> (obs, reward, terminated, truncated, info), all [N]
-  close()
-info always carries
-  "reset_row"      True where this step was EnvPool's next-step auto-reset: the
-                   action was ignored and the reward is 0 -- mask the row out;
-  "episode_end", "episode_return", "episode_length"
-                   the real end of an episode (game over or time-out, not a lost
-                   life) and its UNCLIPPED return and length in agent steps.
+The batched interface is described in envs/__init__.py.
 """
 
 import warnings

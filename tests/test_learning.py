@@ -1,10 +1,11 @@
 """Learning, not just running: seeded runs on small real tasks."""
 
 import numpy as np
+import pytest
 
-import envs
-from agent.config import TrainConfig
-from agent.trainer import Trainer
+from tests.conftest import make_loop
+
+pytestmark = pytest.mark.slow
 
 
 class GoalCounter:
@@ -23,12 +24,10 @@ class GoalCounter:
 
 
 def train(game, algo, steps, seed, run_dir, threshold=np.inf):
-    cfg = TrainConfig.from_preset(envs.preset(game, algo), game=game, algo=algo,
-                                  seed=seed, total_steps=steps)
-    env = GoalCounter(envs.make(game, cfg.num_envs, seed, **cfg.env), threshold)
-    trainer = Trainer(cfg, env, run_dir)
-    summary = trainer.train(progress=False)
-    trainer.close()
+    loop = make_loop(run_dir, algo, steps, seed, game, checkpoint_every=50, **({"size": 20} if game == "deepsea" else {}))
+    loop.env = env = GoalCounter(loop.env, threshold)
+    summary = loop.train(progress=False)
+    loop.close()
     return summary, env.goals
 
 

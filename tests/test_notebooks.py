@@ -1,7 +1,7 @@
-"""Every notebook runs top to bottom with tiny budgets (parameters injected after
-the cell tagged "parameters", as papermill does)."""
+"""notebooks/: built from one template, and each runs top to bottom with tiny budgets
+(parameters injected after the cell tagged "parameters", as papermill does), writing
+only to a temporary folder."""
 
-import pathlib
 
 import nbformat
 import pytest
@@ -17,28 +17,38 @@ TINY = {
 }
 
 
+def test_notebooks_are_the_template_built():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build", ROOT / "notebooks" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert sorted(build.GAMES) == sorted(TINY)
+    for name in build.GAMES:
+        assert (ROOT / "notebooks" / f"{name}.ipynb").read_text() == build.text(name), \
+            f"{name}.ipynb differs from the template: run python notebooks/build.py"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_notebook_runs(name, tmp_path):
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(TINY[name] + "\nshow_tensorboard = False",
-                                                      metadata={"tags": ["injected-parameters"]}))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(
+        TINY[name] + f"\nshow_tensorboard = False\nworkdir = {str(tmp_path)!r}",
+        metadata={"tags": ["injected-parameters"]}))
+    before = sorted(p.name for p in (ROOT / "logs").iterdir()), sorted(p.name for p in (ROOT / "saved_model").iterdir())
     NotebookClient(nb, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    run_dir = ROOT / next(o["data"]["text/plain"].strip("'") for c in nb.cells if c.cell_type == "code"
-                          for o in c.get("outputs", []) if o.get("data", {}).get("text/plain", "").startswith("'logs/"))
-    try:
-        assert (run_dir / "learning_curve.png").stat().st_size > 5000
-        assert (run_dir / "play.mp4").stat().st_size > 1000
-        if name == "mario":   # the shipped 1-1 policy plays in its own cell
-            assert (run_dir / "shipped.mp4").stat().st_size > 10_000
-        outputs = [o for c in nb.cells for o in c.get("outputs", [])]
-        assert any("video" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
-    finally:
-        _remove(run_dir, ROOT / "saved_model" / run_dir.name)
-
-
-def _remove(*paths):
-    import shutil
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
+    run_dir = tmp_path / next(o["data"]["text/plain"].strip("'") for c in nb.cells if c.cell_type == "code"
+                              for o in c.get("outputs", []) if o.get("data", {}).get("text/plain", "").startswith("'logs/"))
+    assert (run_dir / "learning_curve.png").stat().st_size > 5000
+    assert (run_dir / "play.mp4").stat().st_size > 1000
+    assert (tmp_path / "saved_model" / run_dir.name / "saved_model.pb").is_file()
+    if name == "mario":   # the shipped 1-1 policy plays in its own cell
+        assert (run_dir / "shipped.mp4").stat().st_size > 10_000
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert any("video" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    # Nothing landed in the repository's own folders.
+    after = sorted(p.name for p in (ROOT / "logs").iterdir()), sorted(p.name for p in (ROOT / "saved_model").iterdir())
+    assert after == before

@@ -1,29 +1,32 @@
-"""Resuming: exact continuation in a new process, SIGKILL at any moment, Ctrl-C."""
+"""Resuming as a user does it (CLI processes), for every registered algorithm: exact
+continuation in a new process, SIGKILL at any moment, Ctrl-C, refused resumes."""
 
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
-import tensorflow as tf
+import shutil
 
-from tests.conftest import ROOT
-from tests.test_cli import run_cli
+import numpy as np
+import pytest
+
+from agent.config import ALGORITHMS
+from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
 from utilities.events import read_scalars
 
-BATCH = 8 * 42          # the deepsea preset: 8 envs x 42 steps
-RUN = ["train", "--game", "deepsea", "--algo", "ppo-rnd", "--no-progress"]
+pytestmark = pytest.mark.slow
+BATCH = 8 * 42          # the deepsea presets: 8 envs x 42 steps an update
+ALGOS = sorted(ALGORITHMS)
 
 
-def checkpoint_tensors(run_dir):
-    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            # save_counter counts writes, which a paused run does more of.
-            if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+def train_args(algo):
+    return ["train", "--game", "deepsea", "--algo", algo, "--no-progress"]
 
 
-def test_resume_in_a_new_process_continues_exactly(tmp_path):
+@pytest.mark.parametrize("algo", ALGOS)
+def test_resume_in_a_new_process_continues_exactly(tmp_path, algo):
+    RUN = train_args(algo)
     whole, paused = tmp_path / "whole", tmp_path / "paused"
     assert run_cli(*RUN, "--steps", str(4 * BATCH), "--run-dir", str(whole)).returncode == 0
     first = run_cli(*RUN, "--steps", str(4 * BATCH), "--run-dir", str(paused), "--stop-after", "2")
@@ -33,19 +36,15 @@ def test_resume_in_a_new_process_continues_exactly(tmp_path):
     assert second.returncode == 0, second.stderr[-2000:]
     assert f"at step {2 * BATCH:,}" in second.stdout
 
-    expected, got = checkpoint_tensors(whole), checkpoint_tensors(paused)
-    assert expected.keys() == got.keys()
-    for name, value in expected.items():
-        if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
-            np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
-        else:
-            np.testing.assert_array_equal(got[name], value, err_msg=name)
+    assert_same_checkpoints(checkpoint_tensors(whole), checkpoint_tensors(paused))
     # The curves continue: same steps, none missing, none twice.
     for tag, points in read_scalars(whole).items():
         assert [s for s, _ in read_scalars(paused)[tag]] == [s for s, _ in points], tag
 
 
-def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path):
+@pytest.mark.parametrize("algo", ALGOS)
+def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path, algo):
+    RUN = train_args(algo)
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "agent", *RUN, "--steps", str(1000 * BATCH),
             "--run-dir", str(run_dir), "--checkpoint-every", "1"]
@@ -67,6 +66,7 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path):
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
+    RUN = train_args("ppo-rnd")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "agent", *RUN, "--steps", str(1000 * BATCH),
                              "--run-dir", str(run_dir), "--checkpoint-every", "1000"],
@@ -88,7 +88,9 @@ def snapshot(folder):
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
 
 
-def test_refused_resumes_change_nothing_on_disk(tmp_path):
+@pytest.mark.parametrize("algo", ALGOS)
+def test_refused_resumes_change_nothing_on_disk(tmp_path, algo):
+    RUN = train_args(algo)
     run_dir = tmp_path / "run"
     assert run_cli(*RUN, "--steps", str(BATCH), "--run-dir", str(run_dir)).returncode == 0
     config = run_dir / "config.json"
@@ -101,20 +103,19 @@ def test_refused_resumes_change_nothing_on_disk(tmp_path):
         (["--resume", str(run_dir), "--steps", "5"], "may only be raised"),
         (["--resume", str(run_dir), "--seed", "3"], "--seed cannot change"),
         (["--run-dir", str(run_dir)], "already holds a run"),
+        (["--resume", str(run_dir), "--algo", "ppo"], "--algo cannot change"),
     ]
     for args, message in cases:
         result = run_cli("train", *args)
-        assert result.returncode == 2, (args, result.stderr[-2000:])
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
-        assert lines[0].startswith("python -m agent train: error:")
+        assert one_line_error(result, message), (args, result.stderr[-2000:])
+        assert result.stderr.startswith("python -m agent train: error:")
         assert snapshot(tmp_path) == before, args
 
 
 def test_seeds_run_one_after_another_and_give_up_on_a_flat_curve(tmp_path):
     # Deep Sea PPO never finds the reward: its mean return stays <= 0, so every seed
     # moves on after 2 updates instead of running all 10.
-    result = run_cli(*RUN[:4], "ppo", "--seeds", "4,5", "--steps", str(10 * BATCH),
+    result = run_cli(*train_args("ppo"), "--seeds", "4,5", "--steps", str(10 * BATCH),
                      "--give-up-after", "2", "--give-up-below", "0", "--run-dir", "logs/ds",
                      "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -124,3 +125,26 @@ def test_seeds_run_one_after_another_and_give_up_on_a_flat_curve(tmp_path):
         assert f'"seed": {seed}' in (run_dir / "config.json").read_text()
         assert checkpoint_tensors(run_dir)["update/.ATTRIBUTES/VARIABLE_VALUE"] == 2
         assert (tmp_path / "saved_model" / f"ds-seed{seed}" / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_checkpoint_of_another_algorithm_is_refused(tmp_path, algo):
+    run_dir = tmp_path / "run"
+    assert run_cli(*train_args(algo), "--steps", str(BATCH), "--run-dir", str(run_dir)).returncode == 0
+    other = next(a for a in ALGOS if a != algo)
+    config = run_dir / "config.json"
+    config.write_text(config.read_text().replace(f'"algo": "{algo}"', f'"algo": "{other}"'))
+    before = snapshot(tmp_path)
+    result = run_cli("train", "--resume", str(run_dir))
+    assert one_line_error(result, "cannot resume"), result.stderr[-2000:]
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_of_the_previous_format_is_refused_with_a_clear_message(tmp_path):
+    # Written by the package before the one-loop restructure (format 1).
+    run_dir = tmp_path / "old"
+    shutil.copytree(ROOT / "tests" / "data" / "format1_cartpole", run_dir)
+    before = snapshot(tmp_path)
+    result = run_cli("train", "--resume", str(run_dir))
+    assert one_line_error(result, "comes from an older version of the package (run format 1"), result.stderr
+    assert snapshot(tmp_path) == before

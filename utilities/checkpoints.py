@@ -14,7 +14,7 @@ META_KEY = "meta/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class CheckpointMismatch(ValueError):
-    """The checkpoint belongs to another game, action set or network."""
+    """The checkpoint belongs to another game, algorithm, action set or package version."""
 
 
 class CheckpointStore:
@@ -39,6 +39,10 @@ class CheckpointStore:
         if path is None:
             raise FileNotFoundError(f"no checkpoint in {self.manager.directory}")
         saved = saved_meta(path)
+        if saved.get("format", 1) != self.meta.get("format", 1):
+            raise CheckpointMismatch(f"checkpoint {path} comes from an older version of the package "
+                                     f"(format {saved.get('format', 1)}; this version reads format "
+                                     f"{self.meta.get('format', 1)}): start a new run")
         for key, value in self.meta.items():
             if saved.get(key) != value:
                 raise CheckpointMismatch(f"checkpoint {path} is for {key} {saved.get(key)!r}, "

@@ -1,15 +1,19 @@
-"""TensorBoard logging: one sink fed flat dicts of scalars under fixed tags."""
+"""TensorBoard logging: one sink fed flat dicts of scalars under fixed tags.
 
-import collections
+A sink only: it keeps no data that the loop reads back (the recent-episode window
+lives in the loop and its checkpoint).
+"""
+
 import pathlib
+import socket
+import time
 
-import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import event_pb2
 
-from utilities.events import read_scalars
-
-# Fixed tag for every quantity the loop reports; a key without a tag here goes
-# under "misc/", so a typo shows up in TensorBoard instead of vanishing.
+# Fixed tag for every quantity the loop reports. "test_<name>" goes to "test/<name>";
+# any other key without a tag here goes under "misc/", so a typo shows up in
+# TensorBoard instead of vanishing.
 TAGS = {
     "episode_return": "episode/return",
     "episode_length": "episode/length",
@@ -26,44 +30,31 @@ TAGS = {
     "learning_rate": "train/learning_rate",
     "clip_range": "train/clip_range",
     "epochs_run": "train/epochs_run",
-    "test_return": "test/return",
-    "test_length": "test/length",
-    "test_cleared": "test/cleared",
-    "test_max_x": "test/max_x_pos",
-    "test_clear_rate": "test/clear_rate",
     "steps_per_second": "time/steps_per_second",
-    "grad_share": "time/gradient_share",
+    "update_share": "time/update_share",
 }
 
 
-class InfoWriter:
-    """Writes scalars to a TensorBoard event file in `logdir` and keeps the
-    recent episode returns for the progress bar."""
+def tag_of(key):
+    if key in TAGS:
+        return TAGS[key]
+    return "test/" + key[5:] if key.startswith("test_") else "misc/" + key
 
-    def __init__(self, logdir, recent=20, purge_after=None):
+
+class InfoWriter:
+    """Writes summaries to a TensorBoard event file in `logdir`. With purge_after=S
+    it first drops what a killed run wrote after its last checkpoint at step S."""
+
+    def __init__(self, logdir, purge_after=None):
         if purge_after is not None:
             purge_events_after(logdir, purge_after)
         self.writer = tf.summary.create_file_writer(str(logdir))
-        self.recent_returns = collections.deque(maxlen=recent)
-        self._returns, self._lengths = [], []
-
-    def add_episodes(self, returns, lengths):
-        """Episodes that ended since the last write; their means go out with it."""
-        self._returns.extend(float(r) for r in returns)
-        self._lengths.extend(float(n) for n in lengths)
-        self.recent_returns.extend(float(r) for r in returns)
 
     def write(self, values, step):
-        """One point per tag at `step` (the env-step counter): the update's scalars
-        plus the mean return and length of the episodes ended since the last write."""
-        values = dict(values)
-        if self._returns:
-            values["episode_return"] = np.mean(self._returns)
-            values["episode_length"] = np.mean(self._lengths)
-            self._returns, self._lengths = [], []
+        """One point per key at `step` (the agent-step counter)."""
         with self.writer.as_default(step=int(step)):
             for key, value in values.items():
-                tf.summary.scalar(TAGS.get(key, "misc/" + key), float(value))
+                tf.summary.scalar(tag_of(key), float(value))
 
     def animation(self, tag, gif, width, height, step):
         """An animated GIF in TensorBoard's image tab (the image plugin serves any
@@ -74,10 +65,6 @@ class InfoWriter:
             tf.summary.write(tag, tf.constant([str(width), str(height), gif]),
                              metadata=metadata.create_summary_metadata(display_name=tag, description=""))
 
-    @property
-    def mean_recent_return(self):
-        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
-
     def flush(self):
         self.writer.flush()
 
@@ -85,21 +72,44 @@ class InfoWriter:
         self.writer.close()
 
 
+def _records(path):
+    """The raw records of an event file; a kill may have cut the last one short."""
+    out = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            out.append(record.numpy())
+    except tf.errors.DataLossError:
+        pass
+    return out
+
+
 def purge_events_after(logdir, step):
-    """Drop the points a killed run wrote after its last checkpoint at `step`, so the
-    resumed run's curves have neither gaps nor duplicated steps. The kept points
-    are written to a new file before the old files go: a kill in between leaves
-    duplicates, never a loss."""
+    """Drop every summary a killed run wrote after its last checkpoint at `step`, so
+    the resumed run's curves have neither gaps nor duplicated steps. Events are
+    copied as they are (scalars, animations, any plugin's data), so nothing the run
+    had up to its checkpoint is lost. The kept events go to a new file before the
+    old files go: a kill in between leaves duplicates, never a loss."""
     old = sorted(pathlib.Path(logdir).glob("events.out.tfevents.*"))
-    scalars = read_scalars(logdir)
-    if not any(s > step for points in scalars.values() for s, _ in points):
+    kept, dropped = [], 0
+    for path in old:
+        for record in _records(path):
+            event = event_pb2.Event.FromString(record)
+            if event.HasField("file_version"):
+                continue
+            if event.step <= step:
+                kept.append(record)
+            else:
+                dropped += 1
+    if not dropped:
         return
-    writer = tf.summary.create_file_writer(str(logdir), filename_suffix=".purged")
-    with writer.as_default():
-        for tag, points in scalars.items():
-            for s, value in points:
-                if s <= step:
-                    tf.summary.scalar(tag, value, step=s)
-    writer.close()
+    # TensorBoard reads a folder's event files in name order, and names start with a
+    # time: the kept events must sort before the resumed run's new file.
+    first = old[0].name.split(".")[3]
+    stamp = int(first) - 1 if first.isdigit() else int(time.time()) - 1
+    name = f"events.out.tfevents.{stamp}.{socket.gethostname()}.purged.v2"
+    version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
+    with tf.io.TFRecordWriter(str(pathlib.Path(logdir) / name)) as writer:
+        for record in [version, *kept]:
+            writer.write(record)
     for path in old:
         path.unlink()

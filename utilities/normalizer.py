@@ -23,7 +23,7 @@ class Normalizer(tf.Module):
     """Per-element running statistics of arrays shaped `shape`.
 
     The statistics live in tf.Variables so one tf.train.Checkpoint holds them with
-    the networks; the maths runs in float64 numpy, outside the training graph.
+    the networks; the running moments merge in float64 numpy, outside the training graph.
     """
 
     def __init__(self, shape=(), epsilon=1e-4, name=None):
@@ -45,12 +45,11 @@ class Normalizer(tf.Module):
         self.var.assign(var)
         self.count.assign(count)
 
-    @property
-    def std(self):
-        return np.sqrt(self.var.numpy())
-
     def normalize(self, x, clip=None):
-        y = (np.asarray(x, np.float64) - self.mean.numpy()) / np.sqrt(self.var.numpy() + 1e-8)
-        if clip is not None:
-            y = np.clip(y, -clip, clip)
-        return y.astype(np.float32)
+        """(x - mean) / sqrt(var + 1e-8) as float32, clipped to [-clip, clip] if given.
+
+        The one whitening formula of the package: TF ops, so RND's tf.functions and
+        plain calls share it (RND whitens its input this way, Burda et al. 2018)."""
+        x = tf.cast(x, tf.float32)
+        y = (x - tf.cast(self.mean, tf.float32)) / tf.sqrt(tf.cast(self.var, tf.float32) + 1e-8)
+        return y if clip is None else tf.clip_by_value(y, -clip, clip)

@@ -1,0 +1,130 @@
+"""Builds the four game notebooks from one template, so a fix lands in all of them.
+
+    python notebooks/build.py          # rewrite notebooks/*.ipynb
+The test suite checks that the committed notebooks equal what this writes.
+"""
+
+import pathlib
+
+import nbformat
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+INTRO = ("The friendly face of the package: every cell calls the package (`python -m agent ...` in-process), "
+         "so the notebook and the command line train the same way. Parameters first; the comments give the "
+         "values that reproduce published results.")
+
+# Per game: title, then the parameter cell's game-specific lines.
+GAMES = {
+    "freeway": ("Freeway: PPO+RND (and PPO) on EnvPool Atari", '''game = "freeway"
+algo = "ppo-rnd"      # seed 004's Freeway setting: return ~20 by ~50k steps; plain "ppo" starts by luck (see README)
+steps = 200_000       # minutes on 2 CPU cores. Published PPO: ~33 after 10_000_000 (the preset default)
+num_envs = 8          # the preset's
+seed = 1
+extra = ["--test-every", "50"]  # a greedy test episode every 50 updates: its video is shown at the end'''),
+    "venture": ("Venture: PPO+RND, the exploration game", '''game = "venture"
+algo = "ppo-rnd"      # PPO alone scores ~0 here (RND paper: PPO 0, RND 1,859 after ~490M steps)
+steps = 200_000       # minutes on a CPU; the preset (seed 004 RND: 32 envs) runs 32_768_000
+num_envs = 32         # the preset's
+seed = 1
+extra = ["--test-every", "50"]'''),
+    "gravitar": ("Gravitar: PPO+RND", '''game = "gravitar"
+algo = "ppo-rnd"      # RND paper: 3,906 after ~490M steps; PPO ~700-1,100 after 10M
+steps = 200_000       # minutes on a CPU; the preset runs 32_768_000
+num_envs = 32         # the preset's
+seed = 1
+extra = ["--test-every", "50"]'''),
+    "mario": ("Super Mario Bros: PPO per stage, as seed 000 and CVHvn/Mario_PPO", '''game = "mario"
+algo = "ppo"          # or "ppo-rnd" (seed 000's 8-4 setting)
+stage = "1-1"         # any W-S, world 1-8, stage 1-4
+actions = "complex"   # right (5), simple (7) or complex (12), the presets' choice
+steps = 100_000       # a taste on a CPU; published PPO cleared 1-1 after ~450_000 env steps
+num_envs = 8          # the 1-1 preset's
+seed = 1
+extra = ["--stage", stage, "--actions", actions, "--stop-at-clear"]'''),
+}
+
+COMMON_PARAMETERS = '''workdir = None        # where logs/ and saved_model/ go; None: the repository
+show_tensorboard = True   # starts a TensorBoard server inside the notebook
+'''
+
+SETUP = '''import datetime, os, pathlib, sys
+
+# The package is the repository this notebook lives in; runs go to <workdir>/logs, exports to <workdir>/saved_model.
+package = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
+sys.path.insert(0, str(package))
+os.chdir(workdir or package)
+
+from agent.cli import main
+
+run_name = f"notebook-{game}-{algo}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+run_dir = f"logs/{run_name}"
+run_dir'''
+
+CELLS = [
+    ("markdown", "## Train\n\nA progress bar shows steps/s and the mean return of the last 20 episodes; Ctrl-C "
+                 "(interrupt the kernel) saves a checkpoint and stops."),
+    ("code", '''code = main(["train", "--game", game, "--algo", algo, "--steps", str(steps),
+             "--num-envs", str(num_envs), "--seed", str(seed), "--run-dir", run_dir, *extra])
+assert code == 0, code'''),
+    ("markdown", "## Resume\n\nContinue the same run from its last checkpoint (only the step budget may grow); "
+                 "the TensorBoard curves continue without a gap."),
+    ("code", '''code = main(["train", "--resume", run_dir, "--steps", str(2 * steps)])
+assert code == 0, code'''),
+    ("markdown", "## TensorBoard"),
+    ("code", '''if show_tensorboard:
+    get_ipython().run_line_magic("load_ext", "tensorboard")
+    get_ipython().run_line_magic("tensorboard", "--logdir logs")'''),
+    ("markdown", "## Learning curve\n\nRead back from the run's TensorBoard event files."),
+    ("code", '''from IPython.display import Image, Video, display
+from utilities.plots import plot_learning_curve
+
+display(Image(plot_learning_curve([run_dir], f"{run_dir}/learning_curve.png")))'''),
+    ("markdown", "## Watch\n\nThe best greedy test episode of the run, then the exported policy playing one more."),
+    ("code", '''best = pathlib.Path(run_dir) / "best_test_episode.mp4"
+if best.exists():
+    display(Video(str(best), embed=True, width=400))
+code = main(["play", f"saved_model/{run_name}", "--video", f"{run_dir}/play.mp4"])
+assert code == 0, code
+display(Video(f"{run_dir}/play.mp4", embed=True, width=400))'''),
+]
+
+EXTRA = {
+    "mario": [
+        ("markdown", "## The shipped 1-1 policy\n\n`saved_model/mario-1-1-ppo` is the PPO policy trained on this "
+                     "package's 2-core CPU machine until its greedy test cleared 1-1 (see the README's results). "
+                     "Here it plays 1-1 greedily."),
+        ("code", '''shipped = str(package / "saved_model" / "mario-1-1-ppo")
+code = main(["play", shipped, "--video", f"{run_dir}/shipped.mp4"])
+assert code == 0, code
+display(Video(f"{run_dir}/shipped.mp4", embed=True, width=400))'''),
+    ],
+}
+
+
+def cell(kind, source, **metadata):
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    return make(source, metadata=metadata)
+
+
+def notebook(name):
+    title, parameters = GAMES[name]
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [cell("markdown", f"# {title}\n\n{INTRO}"),
+                cell("code", parameters + "\n" + COMMON_PARAMETERS, tags=["parameters"]),
+                cell("code", SETUP)]
+    nb.cells += [cell(kind, source) for kind, source in CELLS + EXTRA.get(name, [])]
+    for i, c in enumerate(nb.cells):   # stable ids: rebuilding changes nothing
+        c["id"] = f"{name}-{i}"
+    return nb
+
+
+def text(name):
+    return nbformat.writes(notebook(name)) + "\n"
+
+
+if __name__ == "__main__":
+    for name in GAMES:
+        (HERE / f"{name}.ipynb").write_text(text(name))
+        print(HERE / f"{name}.ipynb")

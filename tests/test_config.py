@@ -1,0 +1,46 @@
+"""agent/config.py: the run config, its JSON, the registry and validation."""
+
+import json
+
+import pytest
+
+from agent import presets
+from agent.config import ALGORITHMS, PPOConfig, RNDConfig, RunConfig
+
+
+def test_from_preset_splits_common_and_algorithm_fields_and_round_trips():
+    cfg = RunConfig.from_preset(presets.preset("ppo-rnd", "atari", "freeway"), game="freeway", algo="ppo-rnd",
+                                seed=4, total_steps=2048, num_envs=None).validate()
+    assert (cfg.seed, cfg.total_steps, cfg.num_envs) == (4, 2048, 8)        # None keeps the preset's
+    assert isinstance(cfg.params, PPOConfig) and cfg.params.rollout_steps == 128
+    assert cfg.params.rnd == RNDConfig(int_gamma=0.99, update_fraction=0.25, warmup_steps=1024, obs_clip=5.0)
+    assert cfg.env["reward_clip"] is True
+    text = cfg.to_json()
+    assert json.loads(text)["format"] == 2 and json.loads(text)["params"]["rnd"]["warmup_steps"] == 1024
+    assert RunConfig.from_json(text) == cfg
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"algo": "dqn"}, "unknown algo 'dqn'"),
+    ({"total_steps": 0}, "total_steps must be a positive integer, got 0"),
+    ({"num_minibatches": 5}, "num_minibatches 5 must divide num_envs x rollout_steps = 1024"),
+    ({"algo": "ppo-rnd"}, "needs RND settings"),
+])
+def test_validate_names_the_bad_value(change, message):
+    cfg = RunConfig.from_preset(presets.preset("ppo", "atari"), game="pong-v5", algo="ppo")
+    for key, value in change.items():
+        setattr(cfg.params if hasattr(cfg.params, key) else cfg, key, value)
+    with pytest.raises(ValueError, match=message):
+        cfg.validate()
+
+
+def test_a_config_of_the_previous_format_is_refused():
+    old = {"game": "cartpole", "algo": "ppo", "seed": 1, "total_steps": 512, "num_envs": 8, "epochs": 10}
+    with pytest.raises(ValueError, match="older version of the package .run format 1"):
+        RunConfig.from_json(json.dumps(old))
+
+
+def test_every_algorithm_names_a_learner_and_a_config():
+    for name, spec in ALGORITHMS.items():
+        module, cls = spec.learner.split(":")
+        assert module.startswith("agent.") and cls and spec.config.__dataclass_fields__, name

@@ -1,0 +1,69 @@
+"""agent/export.py: an export loads without the package, plays, and refuses what it cannot read."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, one_line_error, run_cli
+
+FORMAT_1 = ROOT / "tests" / "data" / "format1_cartpole"   # a run written by the package before the loop
+
+
+@pytest.mark.slow
+def test_exported_policy_loads_without_the_package_and_plays(tmp_path):
+    result = run_cli("train", "--game", "freeway", "--steps", "1024", "--run-dir", "logs/fw",
+                     "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    model = tmp_path / "saved_model" / "fw"
+    card = json.loads((model / "policy.json").read_text())
+    assert card["game"] == "freeway" and card["num_actions"] == 3 and card["steps_trained"] == 1024
+    assert card["obs_shape"] == [4, 84, 84] and card["env"]["reward_clip"] is True
+    assert (model / "policy.keras").stat().st_size > 100_000
+
+    # Plain TensorFlow in a bare process: no package on the path, cwd elsewhere.
+    obs = np.random.default_rng(0).integers(0, 255, size=(3, 4, 84, 84), dtype=np.uint8)
+    np.save(tmp_path / "obs.npy", obs)
+    code = ("import sys, numpy as np, tensorflow as tf; f = tf.saved_model.load(sys.argv[1]); "
+            "out = f(np.load(sys.argv[2])); print(out['action'].numpy().tolist(), out['logits'].shape)")
+    bare = subprocess.run([sys.executable, "-c", code, str(model), str(tmp_path / "obs.npy")],
+                          capture_output=True, text=True, cwd="/", env={"PATH": os.environ["PATH"]})
+    assert bare.returncode == 0, bare.stderr[-2000:]
+    import keras
+    expected = np.argmax(keras.saving.load_model(model / "policy.keras")(obs)[0], axis=-1).tolist()
+    assert bare.stdout.strip() == f"{expected} (3, 3)"
+
+    video = tmp_path / "episode.mp4"
+    played = run_cli("play", str(model), "--episodes", "1", "--json", "--video", str(video), cwd=tmp_path)
+    assert played.returncode == 0, played.stderr[-2000:]
+    episode = json.loads(played.stdout.strip().splitlines()[0])
+    # Freeway lasts 2 min 16 s of game time: ~2048 agent steps after the random no-op start.
+    assert episode["episode"] == 1 and 2000 <= episode["length"] <= 2048
+    import cv2
+    capture = cv2.VideoCapture(str(video))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == episode["length"]
+    assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 336
+
+
+@pytest.mark.slow
+def test_export_command_rewrites_a_runs_export(tmp_path):
+    assert run_cli("train", "--game", "cartpole", "--steps", "512", "--run-dir", "logs/cp", "--no-progress",
+                   cwd=tmp_path).returncode == 0
+    result = run_cli("export", "logs/cp", "--out", "elsewhere/cp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads((tmp_path / "elsewhere" / "cp" / "policy.json").read_text())
+    assert card["algo"] == "ppo" and card["steps_trained"] == 512 and card["obs_shape"] == [4]
+    refused = run_cli("export", "logs/cp", "--out", "/etc/hostname/cp", cwd=tmp_path)
+    assert one_line_error(refused, "is a file, not a folder"), refused.stderr
+
+
+def test_a_run_of_an_older_version_is_refused(tmp_path):
+    run_dir = tmp_path / "old"
+    shutil.copytree(FORMAT_1, run_dir)
+    result = run_cli("export", str(run_dir), cwd=tmp_path)
+    assert one_line_error(result, "comes from an older version of the package"), result.stderr
+    assert not (tmp_path / "saved_model").exists()

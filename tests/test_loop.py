@@ -1,0 +1,169 @@
+"""agent/loop.py: the loop on a scripted env and algorithm (cadence, checkpointed window,
+NaN stop, give-up after resume, summaries kept on resume), and on every registered
+algorithm (determinism, NaN stop)."""
+
+import gymnasium
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agent.config import ALGORITHMS, RunConfig
+from agent.loop import Loop, NonFiniteLoss
+from tests.conftest import assert_same_checkpoints, checkpoint_tensors, make_loop
+from utilities.events import read_scalars
+from utilities.run_folder import RunFolder
+
+
+class ScriptedEnv:
+    """N envs whose episodes all end every `every` steps with return `ret` (never if
+    every is None); 8x8 one-frame image observations holding the step count."""
+
+    def __init__(self, num_envs=2, every=3, ret=5.0):
+        self.num_envs, self.every, self.ret, self.t = num_envs, every, ret, 0
+        self.single_observation_space = gymnasium.spaces.Box(0, 255, (1, 8, 8), np.uint8)
+        self.single_action_space = gymnasium.spaces.Discrete(2)
+
+    def _obs(self):
+        return np.full((self.num_envs, 1, 8, 8), self.t % 256, np.uint8)
+
+    def reset(self):
+        return self._obs(), {}
+
+    def step(self, actions):
+        self.t += 1
+        end = np.full(self.num_envs, self.every is not None and self.t % self.every == 0)
+        zeros = np.zeros(self.num_envs, bool)
+        info = {"reset_row": zeros, "episode_end": end, "episode_return": np.where(end, self.ret, 0.0),
+                "episode_length": np.where(end, self.every or 0, 0)}
+        return self._obs(), np.ones(self.num_envs, np.float32), end, zeros, info
+
+    def close(self):
+        pass
+
+
+class ScriptedAlgorithm:
+    """Ready every `period` agent steps; its update adds 1 to a weight and reports
+    `losses[k]` at update k (1.0 past the list)."""
+
+    warmup_steps = 0
+
+    def __init__(self, period=4, losses=()):
+        self.period, self.losses = period, list(losses)
+        self.weight = tf.Variable(0.0)
+        self.observed = 0
+
+    def act(self, obs, step):
+        return np.zeros(len(obs), int), None
+
+    def observe(self, obs, actions, extras, reward, terminated, truncated, info, next_obs):
+        self.observed += len(obs)
+
+    def ready(self, step):
+        return step % self.period == 0
+
+    def update(self, step):
+        k = int(self.weight.numpy())
+        self.weight.assign_add(1.0)
+        return {"loss": self.losses[k] if k < len(self.losses) else 1.0}
+
+    def greedy(self, obs):
+        return np.zeros(len(obs), int)
+
+    def trackables(self):
+        return {"weight": self.weight}
+
+
+def scripted_loop(run_dir, steps=40, env=None, algorithm=None, **kwargs):
+    cfg = RunConfig(game="scripted", algo="ppo", total_steps=steps, num_envs=2)
+    return Loop(cfg, algorithm or ScriptedAlgorithm(), env or ScriptedEnv(), RunFolder(run_dir), **kwargs)
+
+
+def test_updates_when_ready_stops_at_the_budget_and_checkpoints(tmp_path):
+    loop = scripted_loop(tmp_path, steps=40, checkpoint_every=3)
+    summary = loop.train(progress=False)
+    # 2 envs, ready every 4 agent steps: 10 updates reach 40 steps.
+    assert summary["steps"] == 40 and summary["updates"] == 10 and loop.algorithm.observed == 40
+    assert loop.checkpoints.latest.endswith("ckpt-10")
+    # 2 envs end an episode every 3 batched steps: 6 steps x 2 envs... 13 batched steps -> 4 x 2 episodes.
+    assert summary["episodes"] == 2 * (20 // 3) and summary["mean_recent_return"] == 5.0
+    assert [s for s, _ in read_scalars(tmp_path)["loss/total"]] == list(range(4, 44, 4))
+    loop.close()
+
+
+def test_the_recent_window_comes_back_from_the_checkpoint(tmp_path):
+    first = scripted_loop(tmp_path, steps=400)
+    first.train(progress=False, max_updates=3)
+    first.close()
+    # Resumed with an env whose episodes never end: only the checkpoint can hold returns.
+    again = scripted_loop(tmp_path, steps=400, env=ScriptedEnv(every=None))
+    again.restore()
+    assert again.state.mean_recent_return == 5.0
+    # Seed 004's give-up rule right after a resume judges the restored window (5 > 1).
+    summary = again.train(progress=False, max_updates=2, give_up=(4, 1.0))
+    assert not summary["gave_up"] and summary["updates"] == 5
+    again.close()
+
+
+def test_give_up_on_a_flat_curve(tmp_path):
+    loop = scripted_loop(tmp_path, steps=400, env=ScriptedEnv(ret=0.0))
+    summary = loop.train(progress=False, give_up=(2, 0.0))
+    assert summary["gave_up"] and summary["updates"] == 2
+    loop.close()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    loop = scripted_loop(tmp_path, algorithm=ScriptedAlgorithm(losses=[1.0, 1.0, np.nan]), checkpoint_every=1)
+    with pytest.raises(NonFiniteLoss, match="update 3"):
+        loop.train(progress=False)
+    assert loop.checkpoints.latest.endswith("ckpt-2")
+    loop.close()
+
+
+def test_a_resumed_run_keeps_every_summary_up_to_its_checkpoint(tmp_path):
+    def test(act):   # a scripted greedy test: 5 frames, better each time
+        test.calls += 1
+        return {"return": float(test.calls), "length": 5, "frames": [np.full((8, 8), 9 * i, np.uint8) for i in range(5)]}
+    test.calls = 0
+    loop = scripted_loop(tmp_path, steps=400, checkpoint_every=2, test=test, test_every=1)
+    final_save = loop.save
+    loop.save = lambda: None if int(loop.state.updates.numpy()) == 3 else final_save()   # "killed" after update 3
+    loop.train(progress=False, max_updates=3)
+    loop.close()
+    assert RunFolder(tmp_path).best_video.stat().st_size > 1000
+    resumed = scripted_loop(tmp_path, steps=400, checkpoint_every=2, test=test, test_every=1)
+    resumed.restore()
+    resumed.train(progress=False, max_updates=1)
+    resumed.close()
+    from tensorboard.backend.event_processing import event_accumulator
+    acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    # Animations of updates 1 and 2 (steps 4, 8) survive the purge; update 3's (step 12)
+    # went with the lost update, and the resumed update 3 wrote its own.
+    assert [e.step for e in acc.Tensors("test/best_episode")] == [4, 8, 12]
+    assert [s for s, _ in read_scalars(tmp_path)["test/return"]] == [4, 8, 12]
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_same_seed_same_weights(tmp_path, algo):
+    for name in ("a", "b"):
+        loop = make_loop(tmp_path / name, algo=algo, steps=2 * 42 * 8)
+        loop.train(progress=False)
+        loop.close()
+    assert_same_checkpoints(checkpoint_tensors(tmp_path / "a"), checkpoint_tensors(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_nan_in_a_real_algorithm_stops_the_run(tmp_path, algo):
+    loop = make_loop(tmp_path, algo=algo, steps=42 * 8 * 4)
+    real_update, calls = loop.algorithm.update, []
+
+    def poisoned(step):
+        calls.append(step)
+        out = real_update(step)
+        return dict(out, loss=np.nan) if len(calls) == 3 else out
+
+    loop.algorithm.update = poisoned
+    with pytest.raises(NonFiniteLoss, match="update 3"):
+        loop.train(progress=False)
+    assert loop.checkpoints.latest.endswith("ckpt-2")
+    loop.close()

@@ -1,0 +1,45 @@
+"""agent/ppo.py: the rollout it fills through the loop's interface, masking, its update."""
+
+import numpy as np
+
+from tests.conftest import make_loop
+
+
+def collect(loop):
+    """One rollout through the interface, as the loop drives it; returns the step count."""
+    algorithm, env = loop.algorithm, loop.env
+    obs, _ = env.reset()
+    step = 0
+    while not algorithm.ready(step):
+        actions, extras = algorithm.act(obs, step)
+        next_obs, reward, terminated, truncated, info = env.step(actions)
+        algorithm.observe(obs, actions, extras, reward, terminated, truncated, info, next_obs)
+        obs, step = next_obs, step + env.num_envs
+    return step
+
+
+def test_reset_rows_are_masked_and_steps_counted(tmp_path):
+    loop = make_loop(tmp_path)
+    step = collect(loop)
+    b = loop.algorithm.rollout
+    # Deep Sea 8: every episode is 8 steps, then one auto-reset row: rows 8, 17, 26, 35.
+    assert np.all(~b.valid[[8, 17, 26, 35]]) and b.valid.sum() == (42 - 4) * 8
+    assert np.all(b.dones[[7, 16, 25, 34]])
+    assert step == 42 * 8
+    stats = loop.algorithm.update(step)
+    assert loop.algorithm.t == 0 and b.rewards_int.std() > 0
+    assert {"loss", "policy_loss", "value_loss", "rnd_loss", "entropy", "approx_kl", "reward_int"} <= set(stats)
+    loop.close()
+
+
+def test_plain_ppo_leaves_the_intrinsic_head_untrained(tmp_path):
+    loop = make_loop(tmp_path, algo="ppo")
+    algorithm = loop.algorithm
+    before = {v.path: v.numpy().copy() for v in algorithm.policy.trainable_variables}
+    algorithm.update(collect(loop))
+    after = {v.path: v.numpy() for v in algorithm.policy.trainable_variables}
+    assert algorithm.rnd is None
+    for path in before:
+        changed = not np.array_equal(before[path], after[path])
+        assert changed == (not path.startswith("value_int/")), path
+    loop.close()

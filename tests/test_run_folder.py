@@ -1,0 +1,25 @@
+"""utilities/run_folder.py: the layout's one owner, atomic config, the writability check."""
+
+import pytest
+
+from utilities.run_folder import RunFolder, check_writable
+
+
+def test_layout_and_atomic_config(tmp_path):
+    folder = RunFolder(tmp_path / "logs" / "run-a")
+    assert not folder.has_run() and not folder.has_checkpoint()
+    folder.write_config('{"x": 1}')
+    assert folder.has_run() and folder.read_config() == '{"x": 1}'
+    assert sorted(p.name for p in folder.path.iterdir()) == ["config.json"]   # no temp file left
+    assert str(folder.default_export()) == "saved_model/run-a"
+
+
+def test_check_writable_leaves_nothing_behind(tmp_path):
+    before = tmp_path.stat().st_mtime_ns
+    check_writable(tmp_path / "a" / "b", "run folder")
+    assert list(tmp_path.iterdir()) == [] and tmp_path.stat().st_mtime_ns == before
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_writable(tmp_path / "file" / "run", "run folder")
+    with pytest.raises(ValueError, match="cannot be written"):
+        check_writable("/sys/run", "run folder")

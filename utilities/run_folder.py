@@ -1,0 +1,78 @@
+"""The one owner of a run folder's layout; nothing else spells these names.
+
+logs/<run-name>/
+  config.json               the run's RunConfig (agent.config)
+  events.out.tfevents.*     TensorBoard summaries
+  checkpoints/              ckpt-N.* and the `checkpoint` state file (utilities.checkpoints)
+  best_test_episode.mp4     the best greedy test episode so far
+saved_model/<run-name>/     its export (agent.export)
+"""
+
+import os
+import pathlib
+import tempfile
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    @property
+    def name(self):
+        return self.path.name
+
+    @property
+    def config(self):
+        return self.path / "config.json"
+
+    @property
+    def checkpoints(self):
+        return self.path / "checkpoints"
+
+    @property
+    def best_video(self):
+        return self.path / "best_test_episode.mp4"
+
+    def default_export(self, root="saved_model"):
+        return pathlib.Path(root) / self.name
+
+    def has_run(self):
+        return self.config.exists()
+
+    def has_checkpoint(self):
+        return (self.checkpoints / "checkpoint").is_file()
+
+    def read_config(self):
+        return self.config.read_text()
+
+    def write_config(self, text):
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.config, text)
+
+
+def write_atomic(path, text):
+    """Write a small text file so a kill leaves the old or the new one, never half."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def check_writable(path, what):
+    """ValueError (one line) unless `path` is a folder we can write, or one we can make:
+    its nearest existing ancestor must be a folder where a trial folder can be made
+    (and is removed at once: root passes every permission check, so only a real try
+    tells, e.g. on a read-only file system). Leaves nothing behind, the folder's times included."""
+    path = pathlib.Path(path).absolute()
+    for ancestor in (path, *path.parents):
+        if ancestor.exists():
+            break
+    if not ancestor.is_dir():
+        raise ValueError(f"{what} {str(path)!r} cannot be made: {str(ancestor)!r} is a file, not a folder")
+    times = ancestor.stat()
+    try:
+        tempfile.TemporaryDirectory(dir=ancestor, prefix=".write-check-").cleanup()
+        os.utime(ancestor, ns=(times.st_atime_ns, times.st_mtime_ns))   # as it was
+    except OSError as err:
+        raise ValueError(f"{what} {str(path)!r} cannot be written: {str(ancestor)!r}: "
+                         f"{err.strerror or err}") from None
