@@ -12,6 +12,8 @@ An algorithm (agent/ppo.py is the first) offers:
   trackables() -> dict                    everything a checkpoint must hold
   serving() -> (tf.Module, keras.Model)   what export writes
   warmup_steps, warm_up(obs), end_warm_up()   random-action steps before training (0: none)
+and, where it keeps state too big for a checkpoint (a replay memory):
+  save_side(folder), load_side(folder)   written before each checkpoint (utilities.checkpoints)
 It never imports envs: the caller hands one in.
 """
 
@@ -90,7 +92,8 @@ def checkpoint_store(folder, cfg, algorithm, state, obs_shape, obs_dtype, num_ac
 
     meta = {"format": FORMAT, "game": cfg.game, "algo": cfg.algo, "obs_shape": list(obs_shape),
             "obs_dtype": str(obs_dtype), "num_actions": int(num_actions), "env": cfg.env}
-    return CheckpointStore(folder.checkpoints, meta, keep, **algorithm.trackables(), **state.trackables())
+    side = algorithm if hasattr(algorithm, "save_side") else None
+    return CheckpointStore(folder.checkpoints, meta, keep, side, **algorithm.trackables(), **state.trackables())
 
 
 class Loop:

@@ -22,3 +22,30 @@ def test_a_checkpoint_of_the_previous_format_is_refused():
                             {"format": 2, "game": "cartpole"}, v=tf.Variable(0.0))
     with pytest.raises(CheckpointMismatch, match="comes from an older version of the package .format 1"):
         store.restore()
+
+
+class Side:
+    """Side state kept in a file; records what it wrote and read."""
+
+    def __init__(self):
+        self.value = 0
+
+    def save_side(self, folder):
+        (folder / "side.txt").write_text(str(self.value))
+
+    def load_side(self, folder):
+        self.value = int((folder / "side.txt").read_text())
+
+
+def test_side_files_are_written_first_and_only_the_latest_kept(tmp_path):
+    side, v = Side(), tf.Variable(0.0)
+    store = CheckpointStore(tmp_path, {"format": 2}, side=side, v=v)
+    for number in (1, 2, 3):
+        side.value, _ = 10 * number, v.assign(number)
+        store.save(number)
+    assert sorted(p.name for p in tmp_path.glob("side-*")) == ["side-3"]
+    # A kill after the side files of 4 but before its checkpoint: 3 stays the latest.
+    (tmp_path / "side-4").mkdir()
+    (tmp_path / "side-4" / "side.txt").write_text("999")
+    side.value = 0
+    assert store.restore().endswith("ckpt-3") and side.value == 30 and v.numpy() == 3.0

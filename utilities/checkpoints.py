@@ -4,9 +4,15 @@ Atomic: TensorFlow writes a checkpoint's data and index under temporary names an
 renames them into place, then CheckpointManager replaces its `checkpoint` state
 file atomically. A run killed at any moment therefore leaves the state file
 pointing at a complete checkpoint (the previous one if the kill hit a write).
+
+State too big for the checkpoint (a replay memory) goes to side files written BEFORE
+the checkpoint (Dopamine's Checkpointer): the state file, written last, only names
+a checkpoint whose side files are complete. Only the latest checkpoint keeps them.
 """
 
 import json
+import pathlib
+import shutil
 
 import tensorflow as tf
 
@@ -18,8 +24,11 @@ class CheckpointMismatch(ValueError):
 
 
 class CheckpointStore:
-    def __init__(self, directory, meta, keep=3, **trackables):
-        """meta: a JSON-able dict that a checkpoint must match to be restored here."""
+    def __init__(self, directory, meta, keep=3, side=None, **trackables):
+        """meta: a JSON-able dict that a checkpoint must match to be restored here.
+        side: None, or an object with save_side(folder) and load_side(folder) for the
+        side files of a checkpoint (each checkpoint number gets its own folder)."""
+        self.directory, self.side = pathlib.Path(directory), side
         self.meta = dict(meta)
         self._meta_var = tf.Variable(json.dumps(self.meta, sort_keys=True), trainable=False)
         self.checkpoint = tf.train.Checkpoint(meta=self._meta_var, **trackables)
@@ -29,8 +38,21 @@ class CheckpointStore:
     def latest(self):
         return self.manager.latest_checkpoint
 
+    def side_folder(self, number):
+        return self.directory / f"side-{number}"
+
     def save(self, number):
-        return self.manager.save(checkpoint_number=number)
+        if self.side is not None:
+            folder = self.side_folder(number)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            self.side.save_side(folder)
+        path = self.manager.save(checkpoint_number=number)
+        if self.side is not None:
+            for old in self.directory.glob("side-*"):
+                if old != self.side_folder(number):
+                    shutil.rmtree(old, ignore_errors=True)
+        return path
 
     def restore(self):
         """Restore the latest checkpoint; every saved value must find its object and
@@ -48,6 +70,8 @@ class CheckpointStore:
                 raise CheckpointMismatch(f"checkpoint {path} is for {key} {saved.get(key)!r}, "
                                          f"this run has {value!r}")
         self.checkpoint.restore(path).assert_consumed()
+        if self.side is not None:
+            self.side.load_side(self.side_folder(int(path.rsplit("-", 1)[1])))
         return path
 
 
