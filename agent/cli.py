@@ -53,7 +53,7 @@ def seed_list(value):
 
 
 def build_parser():
-    from agent.config import ALGORITHMS
+    from agent.config import ALGORITHMS, value_based
 
     parser = _Parser(prog="python -m agent", description="Train agents on Atari (EnvPool) and Super Mario Bros.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -62,7 +62,7 @@ def build_parser():
                                                  "deepsea, mario or an EnvPool Atari id (Pong-v5)")
     train.add_argument("--algo", type=text, help=f"{' or '.join(ALGORITHMS)} (default ppo)")
     train.add_argument("--stage", type=text, help="mario: W-S, world 1-8, stage 1-4 (default 1-1)")
-    train.add_argument("--actions", type=text, help="mario: right, simple or complex (default: the preset's)")
+    train.add_argument("--actions", type=text, help="mario: right, simple, complex or right-a (default: the preset's)")
     train.add_argument("--steps", type=positive_int, help="agent steps over all envs (default: the preset's)")
     train.add_argument("--num-envs", type=positive_int, help="parallel envs (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default 1)")
@@ -83,6 +83,16 @@ def build_parser():
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
     train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
+    value = ", ".join(a for a in ALGORITHMS if value_based(a))
+    train.add_argument("--buffer-size", type=positive_int, metavar="N",
+                       help=f"{value}: replay capacity in transitions (default: the preset's)")
+    train.add_argument("--no-dueling", action="store_true", default=None,
+                       help=f"{value}: a plain Q head instead of the dueling one")
+    train.add_argument("--no-prioritized", action="store_true", default=None,
+                       help=f"{value}: uniform replay instead of prioritised")
+    train.add_argument("--precision", type=text, choices=("float32", "bf16", "auto"),
+                       help="network compute: bf16 (float32 weights, losses and statistics), float32, or auto "
+                            "(default: bf16 on a GPU or a CPU with AVX-512 BF16 / AMX, else float32)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     export = sub.add_parser("export", help="export a run's policy to saved_model/<run-name>/")
     export.add_argument("run_dir", type=text)
@@ -125,6 +135,7 @@ def new_config(args):
                                     seed=1 if args.seed is None else args.seed, total_steps=args.steps,
                                     num_envs=args.num_envs)
         cfg.env.update(env_settings)
+        apply_value_flags(args, cfg)
         cfg.validate()
         folder = RunFolder(args.run_dir or default_run_dir(name, algo, stage))
         if folder.has_run():
@@ -136,6 +147,36 @@ def new_config(args):
     return cfg, folder
 
 
+VALUE_FLAGS = (("--buffer-size", "buffer_size"), ("--no-dueling", "no_dueling"), ("--no-prioritized", "no_prioritized"))
+
+
+def apply_value_flags(args, cfg):
+    """--buffer-size, --no-dueling, --no-prioritized onto a value-based algorithm's params."""
+    from agent.config import ALGORITHMS, value_based
+
+    given = [flag for flag, name in VALUE_FLAGS if getattr(args, name, None) is not None]
+    if given and not value_based(cfg.algo):
+        allowed = ", ".join(a for a in ALGORITHMS if value_based(a))
+        raise ValueError(f"{given[0]} is for the value-based algorithms ({allowed}), not {cfg.algo!r}")
+    if getattr(args, "buffer_size", None) is not None:
+        cfg.params.buffer_size = args.buffer_size
+    if getattr(args, "no_dueling", None):
+        cfg.params.dueling = False
+    if getattr(args, "no_prioritized", None):
+        cfg.params.prioritized = False
+
+
+def check_replay_fits(cfg, space):
+    """ValueError (one line, both sizes) when a value-based run's replay memory would not
+    fit in the memory available now: checked before TensorFlow loads and anything is written."""
+    from agent.config import value_based
+    from utilities.replay import PrioritizedReplay, ReplayBuffer
+
+    if value_based(cfg.algo):
+        replay = PrioritizedReplay if cfg.params.prioritized else ReplayBuffer
+        replay.ensure_fits(cfg.params.buffer_size, cfg.num_envs, space.shape, space.dtype)
+
+
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
     from agent.config import RunConfig
@@ -144,7 +185,9 @@ def resumed_config(args):
 
     given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
                                       ("--stage", args.stage), ("--actions", args.actions),
-                                      ("--num-envs", args.num_envs), ("--run-dir", args.run_dir))
+                                      ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
+                                      ("--precision", args.precision),
+                                      *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
              if value is not None]
     if given:
         raise UsageError(f"{given[0]} cannot change on --resume: a run keeps its config (only --steps may be raised)")
@@ -192,14 +235,25 @@ def train_one(args):
     game = envs.resolve_game(cfg.game)
     if args.clear_episodes and not game.tests.clear_episodes:
         return fail("train", f"--clear-episodes is for games that report clears (mario), not {cfg.game!r}")
+    # The env comes first: its observation sizes the replay memory, checked before
+    # TensorFlow loads and before the run folder is written.
+    env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
+    space = env.single_observation_space
+    try:
+        check_replay_fits(cfg, space)
+    except ValueError as err:
+        env.close()
+        return fail("train", err)
     import_tensorflow_quietly()
+    from agent import precision
     from agent.config import learner_class
     from agent.evaluation import make_test
     from agent.export import export
     from agent.loop import Loop, NonFiniteLoss
     from utilities.checkpoints import CheckpointMismatch
 
-    env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
+    if not args.resume:
+        cfg.precision = precision.resolve(args.precision or "auto")
     test_every = args.test_every or game.tests.every
     clear_episodes = game.tests.clear_episodes if args.clear_episodes is None else args.clear_episodes
     test_envs, test = [], None
@@ -209,7 +263,6 @@ def train_one(args):
             test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
                                                 render=False, **cfg.env))
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
-    space = env.single_observation_space
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
                 test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
@@ -221,7 +274,8 @@ def train_one(args):
                 return fail("train", f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0])
             print(f"resuming {folder.path} from {path} at step {int(loop.state.step.numpy()):,}")
         folder.write_config(cfg.to_json())
-        print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}) for {cfg.total_steps:,} steps -> {folder.path}")
+        print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}, {cfg.precision}) for {cfg.total_steps:,} steps "
+              f"-> {folder.path}")
         give_up = (args.give_up_after, args.give_up_below) if args.give_up_after else None
         try:
             summary = loop.train(progress=not args.no_progress, max_updates=args.stop_after, give_up=give_up)

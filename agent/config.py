@@ -50,6 +50,94 @@ class PPOConfig:
                              f"num_envs x rollout_steps = {num_envs * self.rollout_steps}")
 
 
+EPSILON_KINDS = {
+    # kind: the keys it needs (agent/dqn.py's epsilon() reads them)
+    "decay": ("start", "factor", "floor"),             # start * factor^step, floored (seed 001: per agent step)
+    "linear": ("start", "end", "steps"),               # start -> end over `steps` agent steps after `begin` (default 0)
+    "linear_episodes": ("start", "end", "episodes"),   # start -> end over finished episodes (seed 003)
+}
+
+
+@dataclasses.dataclass
+class DQNConfig:
+    """Double DQN (van Hasselt et al. 2016) with optional dueling heads (Wang et al. 2016),
+    proportional prioritised replay (Schaul et al. 2016) and, with `rnd` set, seed 003's
+    RND reward mixing. Agent steps count every env's steps (as RunConfig.total_steps)."""
+    buffer_size: int = 100_000        # replay capacity in transitions, all envs together (one ring per env)
+    min_replay: int = 20_000          # burn-in: no gradient step before this many agent steps (acting goes on)
+    batch_size: int = 32
+    learning_rate: float = 6.25e-5
+    adam_epsilon: float = 1.5e-4      # Dopamine's Adam epsilon; PyTorch's default is 1e-8
+    gamma: float = 0.99
+    n_step: int = 1                   # n-step returns, summed at sample time by the replay
+    loss: str = "huber"               # "huber" (Smooth L1, delta 1) or "mse" (mean squared TD error)
+    max_grad_norm: float | None = None   # global-norm gradient clipping; None: none (seeds 001, 003)
+    network: str = "nature"           # image torso: "nature" (Mnih et al. 2015, seeds 001/003), "mario" (seed 000)
+    #                                   or "mlp" (flattened); vectors always get the MLP below
+    hidden: list = dataclasses.field(default_factory=lambda: [256, 256])   # MLP hidden sizes
+    dueling: bool = False             # Q = V + A - mean A (Wang et al. 2016)
+    prioritized: bool = False         # proportional prioritised replay instead of uniform
+    alpha: float = 0.6                # priority exponent: P(i) ~ (|td| + eps)^alpha (Schaul et al.: 0.6)
+    beta0: float = 0.4                # importance-sampling exponent, annealed linearly to 1 over the run
+    priority_eps: float = 1e-6        # keeps a zero-TD transition drawable
+    # Train cadence: `gradient_steps` gradient steps every `train_period` units, the target
+    # network copied every `target_period` units; a unit is an agent step ("steps": Dopamine,
+    # seed 001) or a finished episode ("episodes": seed 003 trains after each episode).
+    unit: str = "steps"
+    train_period: int = 4
+    gradient_steps: int = 1
+    target_period: int = 8_000
+    # The loop's update: every `update_every` agent steps the gradient steps that fell due
+    # since the last one run in a chunk (in order, target syncs at the gradient step where
+    # they fell due), so the loop's cadences (checkpoints, tests, logging) stay meaningful.
+    # Acting therefore uses weights up to update_every agent steps old (Dopamine trains
+    # inside every 4th step); keep it small against target_period.
+    update_every: int = 1_000
+    epsilon: dict = dataclasses.field(default_factory=lambda: {"kind": "linear", "start": 1.0, "end": 0.01,
+                                                               "steps": 250_000})
+    # With `rnd` (seed 003): reward = int_coef * clip(standardise(intrinsic), int_clip)
+    # + ext_coef * extrinsic, the intrinsic reward standardised by the mean and std of its
+    # last `int_window` values; the predictor trains on rnd.update_fraction of each batch.
+    ext_coef: float = 1.0
+    int_coef: float = 1.0
+    int_window: int = 1_000
+    int_clip: float = 5.0
+    rnd: RNDConfig | None = None
+
+    def __post_init__(self):
+        # Presets are shared dicts: a config owns copies of its mutable fields.
+        self.hidden = list(self.hidden)
+        self.epsilon = dict(self.epsilon)
+
+    def validate(self, num_envs):
+        _positive(self, "buffer_size", "batch_size", "n_step", "train_period", "gradient_steps",
+                  "target_period", "update_every", "int_window")
+        if not isinstance(self.min_replay, int) or isinstance(self.min_replay, bool) or self.min_replay < 0:
+            raise ValueError(f"min_replay must be 0 or a positive integer, got {self.min_replay!r}")
+        _one_of(self, "loss", ("huber", "mse"))
+        _one_of(self, "network", ("nature", "mario", "mlp"))
+        _one_of(self, "unit", ("steps", "episodes"))
+        # The replay keeps one ring per env; each needs room for a frame stack and the
+        # n-step window around its write cursor (utilities/replay.py).
+        needed = num_envs * (4 + self.n_step + 2)
+        if self.buffer_size < needed:
+            raise ValueError(f"buffer_size {self.buffer_size} is too small for {num_envs} envs: "
+                             f"at least {needed} (4 + n_step + 2 slots per env)")
+        kind = self.epsilon.get("kind")
+        if kind not in EPSILON_KINDS:
+            raise ValueError(f"epsilon kind must be {' or '.join(EPSILON_KINDS)}, got {kind!r}")
+        missing = [k for k in EPSILON_KINDS[kind] if k not in self.epsilon]
+        if missing:
+            raise ValueError(f"epsilon {kind!r} needs {', '.join(missing)}")
+        if not all(0.0 <= self.epsilon[k] <= 1.0 for k in ("start", "end", "floor") if k in self.epsilon):
+            raise ValueError(f"epsilon values must lie in [0, 1], got {self.epsilon}")
+        for name in ("alpha", "beta0", "priority_eps"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
     """A registered algorithm: its config class, where its learner lives, whether it has RND."""
@@ -61,7 +149,15 @@ class Algorithm:
 ALGORITHMS = {
     "ppo": Algorithm(PPOConfig, "agent.ppo:PPO"),
     "ppo-rnd": Algorithm(PPOConfig, "agent.ppo:PPO", rnd=True),
+    # Value-based: Double DQN; with RND, seed 003's dueling + prioritised + RND agent.
+    "ddqn": Algorithm(DQNConfig, "agent.dqn:DQN"),
+    "ddqn-rnd": Algorithm(DQNConfig, "agent.dqn:DQN", rnd=True),
 }
+
+
+def value_based(algo):
+    """Does `algo` learn from a replay memory (takes --buffer-size, --no-dueling...)?"""
+    return algo in ALGORITHMS and ALGORITHMS[algo].config is DQNConfig
 
 
 def learner_class(algo):
@@ -79,6 +175,7 @@ class RunConfig:
     total_steps: int = 10_240_000     # agent steps summed over envs (1 step = 4 frames on Atari)
     num_envs: int = 8
     env: dict = dataclasses.field(default_factory=dict)   # passed to the env constructor
+    precision: str = "float32"        # network compute: "float32" or "bf16" (agent/precision.py)
     params: object = None             # the algorithm's config (ALGORITHMS[algo].config)
 
     def validate(self):
@@ -86,6 +183,7 @@ class RunConfig:
         if self.algo not in ALGORITHMS:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
         _positive(self, "total_steps", "num_envs")
+        _one_of(self, "precision", ("float32", "bf16"))
         spec = ALGORITHMS[self.algo]
         if not isinstance(self.params, spec.config):
             raise ValueError(f"algo {self.algo!r} needs {spec.config.__name__} params")

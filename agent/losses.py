@@ -44,3 +44,34 @@ def value_loss(pred, target, mask, kind="mse"):
     else:
         per_row = 0.5 * tf.square(err)
     return masked_mean(per_row, mask)
+
+
+# --- value-based (agent/dqn.py) ----------------------------------------------
+
+
+def double_q_targets(rewards, discounts, q_next_online, q_next_target):
+    """Double DQN targets (van Hasselt et al. 2016): the online network picks the next
+    action, the target network values it: r + discount * Q_target(s', argmax_a Q_online(s', a)).
+
+    `rewards` are (n-step) returns and `discounts` gamma^m for a return of m steps, or 0
+    where the episode terminated (utilities/replay.py computes both; a time-out
+    bootstraps). Gradients do not flow into the targets."""
+    best = tf.argmax(q_next_online, axis=-1, output_type=tf.int32)
+    next_value = tf.gather(q_next_target, best, batch_dims=1)
+    return tf.stop_gradient(rewards + discounts * next_value)
+
+
+def td_loss(pred, target, kind="huber", weights=None):
+    """Mean TD loss over a batch, each row scaled by `weights` (prioritised replay's
+    importance weights; None: 1). "huber": Smooth L1 with delta 1 (PyTorch's
+    SmoothL1Loss, seed 001): 0.5 d^2 if |d| <= 1 else |d| - 0.5. "mse": d^2 (PyTorch's
+    MSELoss, CleanRL and Dopamine's JAX DQN), without PPO's factor 0.5."""
+    err = target - pred
+    if kind == "huber":
+        abs_err = tf.abs(err)
+        per_row = tf.where(abs_err <= 1.0, 0.5 * tf.square(err), abs_err - 0.5)
+    else:
+        per_row = tf.square(err)
+    if weights is not None:
+        per_row = per_row * weights
+    return tf.reduce_mean(per_row)

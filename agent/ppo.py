@@ -25,7 +25,7 @@ class PPO:
         self.obs_shape, self.num_actions = tuple(obs_shape), int(num_actions)
         self.batch_size = cfg.num_envs * p.rollout_steps
         self.num_updates = -(-cfg.total_steps // self.batch_size)   # --steps rounds up to whole updates
-        self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype, p.network)
+        self.policy = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype, p.network, cfg.precision)
         # Plain PPO has no intrinsic stream: its value head stays untrained.
         self.trainable = [v for v in self.policy.trainable_variables
                           if p.rnd or not v.path.startswith("value_int/")]

@@ -96,6 +96,93 @@ MARIO_RND = {**MARIO_COMMON, "num_envs": 32, "rollout_steps": 756, "num_minibatc
              "learning_rate": 7e-5, "ent_coef": 0.05, "target_kl": 0.05, "norm_adv": False,
              "value_loss": "mse", "ext_coef": 2.0, "int_coef": 1.0, "total_steps": 5_000_000, "rnd": RND}
 
+# --- Value-based: Double DQN (`ddqn`) and dueling Double DQN + prioritised replay + RND
+# (`ddqn-rnd`). Sources: shared/reference/dqn_family.md. Fields: agent.config.DQNConfig.
+
+# Dopamine's JAX DQN (dqn.gin): Adam 6.25e-5 (eps 1.5e-4), MSE, batch 32, train every 4
+# agent steps, target every 8,000, min replay 20,000, epsilon 1 -> 0.01 over 250,000
+# steps after the min replay, sticky actions 0.25, 27,000-step episodes, gamma 0.99. Its
+# replay holds 1M transitions (7 GB here); 100k (0.7 GB) is the default so a run fits any
+# machine (--buffer-size raises it). 10M agent steps, CleanRL's budget. 8 envs: the
+# cadences count agent steps over all envs, as in the PPO presets.
+ATARI_DQN = {
+    "num_envs": 8, "total_steps": 10_000_000, "buffer_size": 100_000, "min_replay": 20_000, "batch_size": 32,
+    "learning_rate": 6.25e-5, "adam_epsilon": 1.5e-4, "gamma": 0.99, "n_step": 1, "loss": "mse",
+    "max_grad_norm": None, "network": "nature", "dueling": False, "prioritized": False,
+    "unit": "steps", "train_period": 4, "gradient_steps": 1, "target_period": 8_000, "update_every": 1_000,
+    "epsilon": {"kind": "linear", "start": 1.0, "end": 0.01, "steps": 250_000, "begin": 20_000},
+    "env": {"reward_clip": True, "max_episode_steps": 27000, "repeat_action_probability": 0.25},
+}
+# Seed 001 (the PyTorch Mario DDQN tutorial): actions [right], [right, A]; gamma 0.9; Adam
+# 2.5e-4 (PyTorch's eps 1e-8); Smooth L1; replay 100,000; batch 32; burn-in 1e4; learn
+# every 3 agent steps; target synced every 1e4; epsilon 1.0 x 0.99999975 per step, floor
+# 0.1; one env; MarioNet = the Nature CNN + 512 + head. It suggests 40,000 episodes; 2M
+# agent steps here (epsilon is still 0.61 there: raise --steps for the full decay, 9.2M).
+MARIO_DQN = {
+    "num_envs": 1, "total_steps": 2_000_000, "buffer_size": 100_000, "min_replay": 10_000, "batch_size": 32,
+    "learning_rate": 2.5e-4, "adam_epsilon": 1e-8, "gamma": 0.9, "n_step": 1, "loss": "huber",
+    "max_grad_norm": None, "network": "nature", "dueling": False, "prioritized": False,
+    "unit": "steps", "train_period": 3, "gradient_steps": 1, "target_period": 10_000, "update_every": 1_000,
+    "epsilon": {"kind": "decay", "start": 1.0, "factor": 0.99999975, "floor": 0.1},
+    "env": {"action_set": "right-a"},
+}
+# Seed 003 (dueling DQN + RND on Gravitar): Adam 1e-4, gamma 0.99, Smooth L1, replay 50,000
+# (training from 2,000), batch 128, 10 gradient steps after every finished episode, target
+# synced every 100 episodes, epsilon max(0.02, 0.5 - episode / 2000) (0.02 from episode
+# 960), rewards 1/500 x extrinsic + 1/500 x intrinsic standardised over its last 1,000
+# values and clipped to 5 (seed 003 multiplies the raw intrinsic reward by 0.5 BEFORE the
+# standardisation, which cancels it), unclipped game scores, one env, the predictor on a
+# quarter of each batch. Seed 003's replay is uniform (all priorities 1): prioritised
+# here with Schaul et al.'s proportional alpha 0.6, beta 0.4 -> 1 (ablate: --no-prioritized).
+SEED_003 = {
+    "num_envs": 1, "total_steps": 10_000_000, "buffer_size": 50_000, "min_replay": 2_000, "batch_size": 128,
+    "learning_rate": 1e-4, "adam_epsilon": 1e-8, "gamma": 0.99, "n_step": 1, "loss": "huber",
+    "max_grad_norm": None, "network": "nature", "dueling": True, "prioritized": True,
+    "alpha": 0.6, "beta0": 0.4, "priority_eps": 1e-6,
+    "unit": "episodes", "train_period": 1, "gradient_steps": 10, "target_period": 100, "update_every": 1_000,
+    "epsilon": {"kind": "linear_episodes", "start": 0.5, "end": 0.02, "episodes": 960},
+    "ext_coef": 1 / 500, "int_coef": 1 / 500, "int_window": 1_000, "int_clip": 5.0, "rnd": RND,
+    "env": {"reward_clip": False, "max_episode_steps": 27000, "repeat_action_probability": 0.25},
+}
+# RL Zoo's CartPole-v1 DQN (hyperparams/dqn.yml): batch 64, replay 100k, learning_starts
+# 1,000, 128 gradient steps every 256 agent steps, epsilon 1 -> 0.04 over the first 16% of
+# 50k steps (8,000), net [256, 256], gamma 0.99, SB3's Smooth L1, gradient norm 10, Adam
+# eps 1e-8. Its target_update_interval 10 counts env steps inside the collection phase, so
+# every training phase starts from a fresh copy: here a sync every 256 agent steps, due
+# with (and before) each training phase. Changed, measured on this machine (seeds 1-3, 50-60k
+# steps): its lr 2.3e-3 oscillated (last-20 means 34-199 at 50k, greedy 26-117); lr 1e-3
+# with 3-step returns and the dueling head held 500 from 36k steps (seed 1) and was the
+# steadiest of the variants tried. 8 envs instead of 1: the same cadences in agent steps,
+# an eighth of the loop's per-step overhead.
+CLASSIC_DQN = {
+    "num_envs": 8, "total_steps": 50_000, "buffer_size": 100_000, "min_replay": 1_000, "batch_size": 64,
+    "learning_rate": 1e-3, "adam_epsilon": 1e-8, "gamma": 0.99, "n_step": 3, "loss": "huber",
+    "max_grad_norm": 10.0, "hidden": [256, 256], "dueling": True, "prioritized": False,
+    "unit": "steps", "train_period": 256, "gradient_steps": 128, "target_period": 256, "update_every": 256,
+    "epsilon": {"kind": "linear", "start": 1.0, "end": 0.04, "steps": 8_000}, "env": {},
+}
+CLASSIC_DQN_RND = {**CLASSIC_DQN, "dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4,
+                   "priority_eps": 1e-6, "ext_coef": 1.0, "int_coef": 0.1, "int_window": 1_000, "int_clip": 5.0,
+                   "rnd": {**RND, "warmup_steps": 256}}
+# Deep Sea 20: 8 envs, updates every 42 x 8 agent steps, the length of two episodes
+# (20 steps + the auto-reset row), so every update ends with all envs back at the start
+# and a resumed run continues exactly (as DEEP_SEA_PPO's 42-step rollouts).
+DEEP_SEA_DQN = {
+    "num_envs": 8, "total_steps": 60_000, "buffer_size": 20_000, "min_replay": 336, "batch_size": 64,
+    "learning_rate": 1e-3, "adam_epsilon": 1e-8, "gamma": 0.99, "n_step": 1, "loss": "huber",
+    "max_grad_norm": 10.0, "hidden": [64, 64], "dueling": False, "prioritized": False,
+    "unit": "steps", "train_period": 8, "gradient_steps": 1, "target_period": 336, "update_every": 336,
+    "epsilon": {"kind": "linear", "start": 1.0, "end": 0.01, "steps": 5_000}, "env": {},
+}
+DEEP_SEA_DQN_RND = {**DEEP_SEA_DQN, "dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4,
+                    "priority_eps": 1e-6, "ext_coef": 1.0, "int_coef": 0.1, "int_window": 1_000, "int_clip": 5.0,
+                    "rnd": {**RND, "warmup_steps": 42}}
+# Mario with RND: seed 001's settings with seed 003's dueling head, prioritised replay
+# and reward mixing (a starting point; no seed trains Mario this way).
+MARIO_DQN_RND = {**MARIO_DQN, "dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4,
+                 "priority_eps": 1e-6, "ext_coef": 1 / 500, "int_coef": 1 / 500, "int_window": 1_000,
+                 "int_clip": 5.0, "rnd": RND}
+
 # (algorithm, kind of env) -> preset; kinds come from the game registry (envs.games).
 BY_KIND = {
     ("ppo", "atari"): ATARI_PPO,
@@ -107,11 +194,21 @@ BY_KIND = {
                              "rnd": {**RND, "warmup_steps": 42}},
     ("ppo", "mario"): _mario_ppo_stage("1-1"),
     ("ppo-rnd", "mario"): MARIO_RND,
+    ("ddqn", "atari"): ATARI_DQN,
+    ("ddqn-rnd", "atari"): SEED_003,
+    ("ddqn", "classic"): CLASSIC_DQN,
+    ("ddqn-rnd", "classic"): CLASSIC_DQN_RND,
+    ("ddqn", "deepsea"): DEEP_SEA_DQN,
+    ("ddqn-rnd", "deepsea"): DEEP_SEA_DQN_RND,
+    ("ddqn", "mario"): MARIO_DQN,
+    ("ddqn-rnd", "mario"): MARIO_DQN_RND,
 }
 # (algorithm, game) -> preset, where a game departs from its kind.
 BY_GAME = {
     # Seed 004 trains Freeway with RND on the PPO preset (rnd_bonus=True, rnd_hyperparams=False).
     ("ppo-rnd", "freeway"): {**ATARI_PPO, "ext_coef": 2.0, "int_coef": 1.0, "rnd": RND},
+    # Seed 003 is written for Gravitar.
+    ("ddqn-rnd", "gravitar"): SEED_003,
 }
 # (algorithm, Mario stage) -> preset.
 BY_STAGE = {("ppo", stage): _mario_ppo_stage(stage) for stage in MARIO_PPO_STAGES}

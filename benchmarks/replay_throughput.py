@@ -9,17 +9,26 @@ random frames, episodes of ~400 steps with terminated ends, the next-step reset 
 copy-filled episode starts EnvPool produces), followed by revalidate(); the add rate is then
 measured with add() on the full ring, i.e. at steady state where every add overwrites.
 
+Then DQN training on Freeway (the `ddqn` Atari preset: 8 envs, a gradient step of batch 32
+every 4 agent steps, 1,000-step updates; burn-in cut to 2,000 steps so that training starts
+at once): agent steps/s of the real loop beside env-only steps/s, and the share of wall time
+in gradient steps (the one tf.function train step under a stopwatch), env steps and acting.
+
 Usage: python benchmarks/replay_throughput.py [--capacities 100000,1000000] [--seconds 2]
+                                              [--dqn-updates 5] [--only replay|dqn]
 Single measurements on a shared machine: run it twice and compare.
 """
 
 import argparse
 import gc
+import os
 import pathlib
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
@@ -95,6 +104,81 @@ def measure(cls, capacity, num_envs, seconds, rng, pool):
     return row
 
 
+class Stopwatch:
+    """Wraps a callable and adds up the seconds spent inside it."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args):
+        start = time.perf_counter()
+        out = self.fn(*args)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def freeway_env_only(num_envs, steps=2000):
+    import envs
+    from agent import presets
+
+    env = envs.make("freeway", num_envs, 0, **presets.preset("ddqn", "atari")["env"])
+    env.reset()
+    actions = np.random.default_rng(0).integers(3, size=(steps, num_envs))
+    start = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    seconds = time.perf_counter() - start
+    env.close()
+    return steps * num_envs / seconds
+
+
+def freeway_dqn(updates, num_envs, prioritized=False):
+    """Agent steps/s of the real loop (ddqn Atari preset) over `updates` updates after the
+    burn-in and one untimed update (tf.function tracing), and the shares of wall time."""
+    import envs
+    from agent import presets
+    from agent.config import RunConfig, learner_class
+    from agent.loop import Loop
+    from utilities.run_folder import RunFolder
+
+    preset = {**presets.preset("ddqn", "atari", "freeway"), "min_replay": 2000, "prioritized": prioritized}
+    cfg = RunConfig.from_preset(preset, game="freeway", algo="ddqn", num_envs=num_envs).validate()
+    env = envs.make("freeway", cfg.num_envs, cfg.seed, **cfg.env)
+    space = env.single_observation_space
+    algorithm = learner_class("ddqn")(cfg, space.shape, space.dtype.name, env.single_action_space.n)
+    warm = -(-cfg.params.min_replay // cfg.params.update_every) + 1     # burn-in, then one training update
+    with tempfile.TemporaryDirectory() as run_dir:
+        loop = Loop(cfg, algorithm, env, RunFolder(run_dir), checkpoint_every=10**9)
+        loop.train(progress=False, max_updates=warm)
+        env.step = Stopwatch(env.step)
+        algorithm.act = Stopwatch(algorithm.act)
+        algorithm.train_step = Stopwatch(algorithm.train_step)
+        steps0, grads0 = int(loop.state.step.numpy()), int(algorithm.gradient_steps.numpy())
+        start = time.perf_counter()
+        loop.train(progress=False, max_updates=updates)
+        wall = time.perf_counter() - start
+        steps = int(loop.state.step.numpy()) - steps0
+        grads = int(algorithm.gradient_steps.numpy()) - grads0
+        loop.close()
+    shares = {"gradient": algorithm.train_step.seconds / wall, "env": env.step.seconds / wall,
+              "acting": algorithm.act.seconds / wall}
+    shares["other"] = 1.0 - sum(shares.values())
+    return steps / wall, grads, algorithm.train_step.seconds / max(grads, 1), shares
+
+
+def dqn_table(updates, num_envs):
+    print(f"\nDQN training on Freeway: {num_envs} envs, batch 32 every 4 agent steps, {updates} timed "
+          f"updates of 1,000 agent steps after the burn-in and one untimed")
+    env_sps = freeway_env_only(num_envs)
+    print(f"{'run':<16}{'steps/s':>9}{'x env-only':>12}{'ms/grad':>9}{'gradient':>10}{'env':>7}"
+          f"{'acting':>8}{'other':>7}")
+    print(f"{'env only':<16}{env_sps:>9.0f}{1.0:>12.2f}")
+    for name, prioritized in (("ddqn", False), ("ddqn + PER", True)):
+        sps, grads, per_grad, s = freeway_dqn(updates, num_envs, prioritized)
+        print(f"{name:<16}{sps:>9.0f}{sps / env_sps:>12.2f}{1000 * per_grad:>9.1f}{s['gradient']:>10.0%}"
+              f"{s['env']:>7.0%}{s['acting']:>8.0%}{s['other']:>7.0%}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capacities", default="100000,1000000",
@@ -102,7 +186,16 @@ def main():
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="timing window per measurement")
     parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--dqn-updates", type=int, default=5, help="timed DQN updates (1,000 agent steps each)")
+    parser.add_argument("--only", choices=("replay", "dqn"), help="run one part only")
     args = parser.parse_args()
+    if args.only != "dqn":
+        replay_table(args)
+    if args.only != "replay":
+        dqn_table(args.dqn_updates, args.num_envs)
+
+
+def replay_table(args):
     capacities = [int(c) for c in args.capacities.split(",")]
     rng = np.random.default_rng(0)
     pool = rng.integers(0, 256, (256, 84, 84), dtype=np.uint8)

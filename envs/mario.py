@@ -23,7 +23,7 @@ import numpy as np
 from envs.episodes import EpisodeCounter
 from envs.mario_rules import StageRules, classic_frame_reward, parse_stage
 
-ACTION_SETS = ("right", "simple", "complex")
+ACTION_SETS = ("right", "simple", "complex", "right-a")   # right-a: seed 001's [right], [right, A]
 FRAME = (84, 84)
 SCREEN = (240, 256, 3)   # the NES picture, for videos
 
@@ -31,7 +31,8 @@ SCREEN = (240, 256, 3)   # the NES picture, for videos
 def _buttons(action_set):
     from gym_super_mario_bros.actions import COMPLEX_MOVEMENT, RIGHT_ONLY, SIMPLE_MOVEMENT
 
-    return {"right": RIGHT_ONLY, "simple": SIMPLE_MOVEMENT, "complex": COMPLEX_MOVEMENT}[action_set]
+    return {"right": RIGHT_ONLY, "simple": SIMPLE_MOVEMENT, "complex": COMPLEX_MOVEMENT,
+            "right-a": [["right"], ["right", "A"]]}[action_set]
 
 
 class MarioGame:

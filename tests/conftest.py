@@ -21,7 +21,8 @@ def one_line_error(result, message):
     return result.returncode == 2 and len(lines) == 1 and message in lines[0]
 
 
-def make_loop(run_dir, algo="ppo-rnd", steps=1280, seed=3, game="deepsea", checkpoint_every=1, **env_kwargs):
+def make_loop(run_dir, algo="ppo-rnd", steps=1280, seed=3, game="deepsea", checkpoint_every=1, precision="float32",
+              **env_kwargs):
     """A real loop of `algo` on a small real env (Deep Sea 8 by default), in-process."""
     import envs
     from agent import presets
@@ -30,7 +31,9 @@ def make_loop(run_dir, algo="ppo-rnd", steps=1280, seed=3, game="deepsea", check
     from utilities.run_folder import RunFolder
 
     cfg = RunConfig.from_preset(presets.preset(algo, envs.resolve_game(game).kind, game), game=game, algo=algo,
-                                seed=seed, total_steps=steps).validate()
+                                seed=seed, total_steps=steps)
+    cfg.precision = precision
+    cfg.validate()
     env = envs.make(game, cfg.num_envs, seed, **{**cfg.env, **(env_kwargs or ({"size": 8} if game == "deepsea" else {}))})
     space = env.single_observation_space
     algorithm = learner_class(algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)

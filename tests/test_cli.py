@@ -28,6 +28,16 @@ from utilities.run_folder import RunFolder
     (["--game", "mario", "--stage", "9-1"], "unknown stage '9-1'"),
     (["--steps", ""], "--steps: must be a positive integer"),
     (["--seeds", ""], "--seeds: must be distinct integers"),
+    # Value-based algorithms: a replay that does not fit in free memory, non-positive or
+    # too small capacities, their flags on PPO.
+    (["--algo", "ddqn", "--game", "cartpole", "--buffer-size", "1_000_000_000_000"],
+     "replay capacity 1000000000000 needs"),
+    (["--algo", "ddqn-rnd", "--game", "gravitar", "--buffer-size", "100_000_000"], "is available"),
+    (["--algo", "ddqn", "--buffer-size", "0"], "--buffer-size: must be a positive integer, got '0'"),
+    (["--algo", "ddqn", "--buffer-size", "-5"], "--buffer-size: must be a positive integer"),
+    (["--algo", "ddqn", "--game", "deepsea", "--buffer-size", "20"], "buffer_size 20 is too small for 8 envs"),
+    (["--game", "cartpole", "--buffer-size", "1000"], "--buffer-size is for the value-based algorithms"),
+    (["--algo", "ppo-rnd", "--no-prioritized"], "--no-prioritized is for the value-based algorithms"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, bad):
     result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
@@ -104,3 +114,19 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
                                           saved[f"{name}/{field}/.ATTRIBUTES/VARIABLE_VALUE"])
     np.testing.assert_array_equal(rnd.filter.numpy(), saved["int_filter/.ATTRIBUTES/VARIABLE_VALUE"])
     loop.close()
+
+
+def test_a_run_config_with_a_bad_batch_size_is_refused_on_resume(tmp_path):
+    from agent import presets
+
+    cfg = RunConfig.from_preset(presets.preset("ddqn", "deepsea"), game="deepsea", algo="ddqn")
+    cfg.params.batch_size = 0
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(cfg.to_json())
+    before = sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*"))
+    result = run_cli("train", "--resume", str(run_dir), cwd=tmp_path)
+    assert one_line_error(result, "batch_size must be a positive integer, got 0"), result.stderr
+    flag = run_cli("train", "--resume", str(run_dir), "--buffer-size", "100", cwd=tmp_path)
+    assert one_line_error(flag, "--buffer-size cannot change on --resume"), flag.stderr
+    assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*")) == before

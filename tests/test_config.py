@@ -5,7 +5,7 @@ import json
 import pytest
 
 from agent import presets
-from agent.config import ALGORITHMS, PPOConfig, RNDConfig, RunConfig
+from agent.config import ALGORITHMS, DQNConfig, PPOConfig, RNDConfig, RunConfig
 
 
 def test_from_preset_splits_common_and_algorithm_fields_and_round_trips():
@@ -44,3 +44,32 @@ def test_every_algorithm_names_a_learner_and_a_config():
     for name, spec in ALGORITHMS.items():
         module, cls = spec.learner.split(":")
         assert module.startswith("agent.") and cls and spec.config.__dataclass_fields__, name
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"buffer_size": 0}, "buffer_size must be a positive integer, got 0"),
+    ({"batch_size": -1}, "batch_size must be a positive integer, got -1"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"buffer_size": 40}, "buffer_size 40 is too small for 8 envs"),
+    ({"loss": "l1"}, "loss must be huber or mse"),
+    ({"unit": "frames"}, "unit must be steps or episodes"),
+    ({"min_replay": -1}, "min_replay must be 0 or a positive integer"),
+    ({"epsilon": {"kind": "cosine"}}, "epsilon kind must be decay or linear or linear_episodes"),
+    ({"epsilon": {"kind": "decay", "start": 1.0}}, "epsilon 'decay' needs factor, floor"),
+    ({"epsilon": {"kind": "linear", "start": 1.5, "end": 0.1, "steps": 10}}, "epsilon values must lie in"),
+])
+def test_dqn_validate_names_the_bad_value(change, message):
+    cfg = RunConfig.from_preset(presets.preset("ddqn", "atari"), game="pong-v5", algo="ddqn")
+    for key, value in change.items():
+        setattr(cfg.params, key, value)
+    with pytest.raises(ValueError, match=message):
+        cfg.validate()
+
+
+def test_dqn_config_round_trips_and_owns_its_preset_values():
+    preset = presets.preset("ddqn-rnd", "atari", "gravitar")
+    cfg = RunConfig.from_preset(preset, game="gravitar", algo="ddqn-rnd").validate()
+    assert isinstance(cfg.params, DQNConfig) and cfg.params.rnd.update_fraction == 0.25
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+    cfg.params.epsilon["start"] = 0.0
+    assert preset["epsilon"]["start"] == 0.5            # the preset is untouched

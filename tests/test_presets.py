@@ -23,3 +23,22 @@ def test_rows_from_stage_to_game_to_kind():
 def test_every_row_is_a_valid_config(algo, kind, game, stage):
     cfg = RunConfig.from_preset(presets.preset(algo, kind, game, stage), game=game, algo=algo)
     cfg.validate()
+
+
+def test_value_based_rows_follow_their_seeds():
+    mario = presets.preset("ddqn", "mario", "mario", "1-1")
+    # Seed 001, exactly.
+    assert (mario["env"]["action_set"], mario["gamma"], mario["learning_rate"], mario["loss"]) == ("right-a", 0.9,
+                                                                                                 2.5e-4, "huber")
+    assert (mario["buffer_size"], mario["batch_size"], mario["min_replay"], mario["train_period"],
+            mario["target_period"], mario["num_envs"]) == (100_000, 32, 10_000, 3, 10_000, 1)
+    assert mario["epsilon"] == {"kind": "decay", "start": 1.0, "factor": 0.99999975, "floor": 0.1}
+    gravitar = presets.preset("ddqn-rnd", "atari", "gravitar")
+    assert gravitar is presets.preset("ddqn-rnd", "atari", "venture")        # seed 003 for every Atari game
+    assert (gravitar["unit"], gravitar["gradient_steps"], gravitar["target_period"], gravitar["batch_size"],
+            gravitar["buffer_size"], gravitar["min_replay"]) == ("episodes", 10, 100, 128, 50_000, 2_000)
+    assert gravitar["dueling"] and gravitar["prioritized"] and gravitar["ext_coef"] == gravitar["int_coef"] == 1 / 500
+    # Deep Sea: updates are whole episodes of all 8 envs (20 steps + the reset row).
+    for algo in ("ddqn", "ddqn-rnd"):
+        row = presets.preset(algo, "deepsea")
+        assert row["update_every"] % (21 * row["num_envs"]) == 0 and row["min_replay"] <= row["update_every"]

@@ -32,6 +32,13 @@ TAGS = {
     "epochs_run": "train/epochs_run",
     "steps_per_second": "time/steps_per_second",
     "update_share": "time/update_share",
+    # Value-based algorithms (agent/dqn.py).
+    "td_loss": "loss/td",
+    "q_mean": "train/q_mean",
+    "epsilon": "train/epsilon",
+    "replay_fill": "train/replay_fill",
+    "beta": "train/beta",
+    "gradient_steps": "train/gradient_steps",
 }
 
 
