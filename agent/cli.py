@@ -94,6 +94,11 @@ def build_parser():
                        help="network compute: bf16 (float32 weights, losses and statistics), float32, or auto "
                             "(default: bf16 on a GPU or a CPU with AVX-512 BF16 / AMX, else float32)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--cpus", type=positive_int, metavar="C",
+                       help="cores the run may use: TensorFlow's thread pools and the env's threads or worker "
+                            "processes (default: all; a sweep gives each run its --cpus-per-run)")
+    train.add_argument("--export-dir", type=text, metavar="DIR",
+                       help="where the policy is exported at the end (default: saved_model/<run-name>)")
     export = sub.add_parser("export", help="export a run's policy to saved_model/<run-name>/")
     export.add_argument("run_dir", type=text)
     export.add_argument("--out", type=text, help="export folder (default: saved_model/<run-name>)")
@@ -108,7 +113,37 @@ def build_parser():
     plot.add_argument("run_dirs", type=text, nargs="+")
     plot.add_argument("--out", type=text, default="learning_curve.png")
     plot.add_argument("--tag", type=text, default="episode/return")
+    add_sweep_parser(sub)
     return parser
+
+
+def add_sweep_parser(sub):
+    from agent.config import ALGORITHMS
+
+    sweep = sub.add_parser("sweep", help="one training run per (game or Mario stage, seed) on Ray: this machine "
+                                         "or a cluster")
+    sweep.add_argument("--game", type=text, help="as for train (needed for a new sweep)")
+    sweep.add_argument("--stages", type=text, help="mario: stages separated by commas (1-1,1-2) or all "
+                                                   "(the 32 stages; default 1-1)")
+    sweep.add_argument("--algo", type=text, help=f"{' or '.join(ALGORITHMS)} (default ppo)")
+    sweep.add_argument("--seeds", type=seed_list, help="one run per seed and stage, e.g. 1,2,3 (default 1)")
+    sweep.add_argument("--steps", type=positive_int, help="agent steps of each run (default: the preset's)")
+    sweep.add_argument("--num-envs", type=positive_int, help="parallel envs of each run (default: the preset's)")
+    sweep.add_argument("--actions", type=text, help="mario: the action set (default: the preset's)")
+    sweep.add_argument("--checkpoint-every", type=positive_int, help="updates between checkpoints (default 50)")
+    sweep.add_argument("--test-every", type=positive_int, metavar="UPDATES", help="as for train")
+    sweep.add_argument("--clear-episodes", type=count, metavar="N", help="as for train")
+    sweep.add_argument("--cpus-per-run", type=positive_int, default=1, metavar="C",
+                       help="cores each run holds: its TensorFlow threads and env workers (default 1)")
+    sweep.add_argument("--address", type=text, help="auto (the cluster `ray start` made on this machine) or "
+                                                    "HOST:PORT of a cluster's head (default: a local Ray instance)")
+    sweep.add_argument("--storage", type=text, metavar="DIR",
+                       help="a folder every node mounts, for the run folders (default: the sweep dir)")
+    sweep.add_argument("--sweep-dir", type=text, metavar="DIR", help="default: logs/sweep-<game>-<algo>-<time>")
+    sweep.add_argument("--max-failures", type=count, default=3, help="restarts of a run whose node or process died")
+    sweep.add_argument("--resume", type=text, metavar="SWEEP_DIR",
+                       help="continue a sweep whose driver stopped: unfinished runs from their last checkpoint")
+    sweep.add_argument("--status", type=text, metavar="SWEEP_DIR", help="print one line per run and exit")
 
 
 class UsageError(ValueError):
@@ -216,14 +251,16 @@ def train(args):
             return fail("train", "--seeds cannot be combined with --seed or --resume")
         base = args.run_dir or default_run_dir(args.game or "freeway", args.algo or "ppo", args.stage)
         for seed in args.seeds:
-            code = train_one(argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}"}))
+            code = train_one(argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}",
+                                                   "export_dir": args.export_dir and f"{args.export_dir}-seed{seed}"}))
             if code != 0:
                 return code
         return 0
     return train_one(args)
 
 
-def train_one(args):
+def train_one(args, after_save=None):
+    """One training run as `python -m agent train` makes it; after_save: see agent.loop.Loop."""
     import envs
 
     if (args.give_up_after is None) != (args.give_up_below is None):
@@ -237,7 +274,8 @@ def train_one(args):
         return fail("train", f"--clear-episodes is for games that report clears (mario), not {cfg.game!r}")
     # The env comes first: its observation sizes the replay memory, checked before
     # TensorFlow loads and before the run folder is written.
-    env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
+    cpus = envs.cpu_settings(cfg.game, args.cpus, cfg.num_envs) if args.cpus else {}
+    env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env, **cpus)
     space = env.single_observation_space
     try:
         check_replay_fits(cfg, space)
@@ -252,6 +290,8 @@ def train_one(args):
     from agent.loop import Loop, NonFiniteLoss
     from utilities.checkpoints import CheckpointMismatch
 
+    if args.cpus:
+        set_tensorflow_threads(args.cpus)
     if not args.resume:
         cfg.precision = precision.resolve(args.precision or "auto")
     test_every = args.test_every or game.tests.every
@@ -265,7 +305,7 @@ def train_one(args):
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
-                test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
+                test_every=test_every or 1, stop_at_clear=args.stop_at_clear, after_save=after_save)
     try:
         if args.resume:
             try:
@@ -295,9 +335,110 @@ def train_one(args):
     if summary["gave_up"]:
         print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
     out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,
-                 space.shape)
+                 space.shape, args.export_dir)
     print(f"policy exported to {out}")
     return 0
+
+
+# Flags a sweep hands to each run's `train` as given: (flag, attribute, kept on --resume).
+SWEEP_TRAIN_FLAGS = (("--algo", "algo", False), ("--steps", "steps", True), ("--num-envs", "num_envs", False),
+                     ("--actions", "actions", False), ("--checkpoint-every", "checkpoint_every", True),
+                     ("--test-every", "test_every", True), ("--clear-episodes", "clear_episodes", True))
+ALL_STAGES = [f"{world}-{stage}" for world in range(1, 9) for stage in range(1, 5)]
+
+
+def train_argv(argv, after_save=None):
+    """`python -m agent train ARGV` in this process (a sweep's trial runs this)."""
+    return train_one(build_parser().parse_args(argv), after_save)
+
+
+def new_sweep(args):
+    """The Sweep of the flags, each run checked as `train` checks it; nothing is written."""
+    import envs
+    from agent.distributed import Sweep, check_new_folder, new_experiment_dir, trial_name
+    from utilities.run_folder import check_writable
+
+    if args.game is None:
+        raise UsageError("--game is needed for a new sweep (or --resume SWEEP_DIR, --status SWEEP_DIR)")
+    try:
+        game = envs.resolve_game(args.game)
+        if args.stages is not None and not game.stages:
+            raise ValueError(f"--stages is for mario, not {args.game!r}")
+        names = ALL_STAGES if args.stages == "all" else (args.stages or "1-1").split(",") if game.stages else [None]
+        stages = [envs.stage_settings(args.game, name)[0] if name else None for name in names]
+        repeated = sorted({s for s in stages if s and stages.count(s) > 1})
+        if repeated:
+            raise ValueError(f"--stages names {repeated[0]!r} twice")
+        algo = args.algo or "ppo"
+        sweep_dir = pathlib.Path(args.sweep_dir or f"logs/sweep-{args.game.lower()}-{algo}-"
+                                                   f"{datetime.datetime.now():%Y%m%d-%H%M%S}").absolute()
+        check_new_folder(sweep_dir, "sweep dir")
+        check_writable(sweep_dir, "sweep dir")
+        experiment = new_experiment_dir(sweep_dir, args.storage)
+        if args.storage is not None:
+            check_new_folder(experiment, "storage folder")
+            check_writable(experiment, "storage folder")
+    except ValueError as err:
+        raise UsageError(err) from None
+    given = [(flag, str(getattr(args, name)), kept) for flag, name, kept in SWEEP_TRAIN_FLAGS
+             if getattr(args, name) is not None]
+    run_flags = ["--no-progress", "--cpus", str(args.cpus_per_run)]
+    trials = []
+    for stage in stages:
+        for seed in args.seeds or [1]:
+            name = trial_name(args.game, stage, seed)
+            run_dir = experiment / name
+            argv = ["train", "--game", args.game, *(["--stage", stage] if stage else []), "--seed", str(seed),
+                    "--run-dir", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
+                    *(part for flag, value, _ in given for part in (flag, value))]
+            run = build_parser().parse_args(argv)
+            new_config(run)   # raises UsageError naming the first bad value
+            resume_argv = ["train", "--resume", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
+                           *(part for flag, value, kept in given if kept for part in (flag, value))]
+            trials.append({"name": name, "stage": stage, "seed": seed, "run_dir": str(run_dir), "argv": argv,
+                           "resume_argv": resume_argv})
+    sweep = Sweep(game=args.game, algo=algo, seeds=args.seeds or [1], stages=stages, cpus_per_run=args.cpus_per_run,
+                  experiment=str(experiment), trials=trials, max_failures=args.max_failures)
+    return sweep, sweep_dir
+
+
+def sweep(args):
+    """`python -m agent sweep`: every input is checked before Ray starts (one line, exit 2)."""
+    from agent import distributed
+
+    chosen = [flag for flag, value in (("--resume", args.resume), ("--status", args.status)) if value is not None]
+    others = [flag for flag, value in (("--game", args.game), ("--stages", args.stages), ("--algo", args.algo),
+                                       ("--seeds", args.seeds), ("--sweep-dir", args.sweep_dir),
+                                       ("--storage", args.storage), ("--num-envs", args.num_envs),
+                                       ("--actions", args.actions), ("--steps", args.steps),
+                                       ("--checkpoint-every", args.checkpoint_every),
+                                       ("--test-every", args.test_every), ("--clear-episodes", args.clear_episodes))
+              if value is not None]
+    if len(chosen) == 2 or (chosen and others):
+        return fail("sweep", f"{chosen[0]} takes no {(chosen[1:] + others)[0]}: a sweep keeps the settings "
+                             f"it started with")
+    if args.status:
+        try:
+            lines, _ = distributed.status(args.status)
+        except ValueError as err:
+            return fail("sweep", err)
+        print("\n".join(lines))
+        return 0
+    try:
+        if args.resume:
+            try:
+                spec, sweep_dir = distributed.Sweep.read(args.resume), pathlib.Path(args.resume)
+            except ValueError as err:
+                raise UsageError(err) from None
+        else:
+            spec, sweep_dir = new_sweep(args)
+        try:
+            address = distributed.check_address(args.address)
+        except ValueError as err:
+            raise UsageError(err) from None
+    except UsageError as err:
+        return fail("sweep", err)
+    return distributed.run(spec, sweep_dir, address, resume=bool(args.resume))
 
 
 def fail(command, message):
@@ -317,6 +458,14 @@ def import_tensorflow_quietly():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def set_tensorflow_threads(cpus):
+    """TensorFlow's two thread pools sized to the run's cores (before its first op)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(cpus)
+    tf.config.threading.set_inter_op_parallelism_threads(cpus)
 
 
 def export_command(args):
@@ -404,4 +553,5 @@ def plot(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return {"train": train, "export": export_command, "play": play, "plot": plot}[args.command](args)
+    return {"train": train, "export": export_command, "play": play, "plot": plot,
+            "sweep": sweep}[args.command](args)

@@ -98,10 +98,12 @@ def checkpoint_store(folder, cfg, algorithm, state, obs_shape, obs_dtype, num_ac
 
 class Loop:
     def __init__(self, cfg, algorithm, env, folder, checkpoint_every=50, keep_checkpoints=3,
-                 test=None, test_every=10, stop_at_clear=False):
+                 test=None, test_every=10, stop_at_clear=False, after_save=None):
         """folder: utilities.run_folder.RunFolder. test: an optional callable
         greedy-act -> result dict (agent.evaluation.make_test), run every `test_every`
-        updates; the best episode is kept as a video."""
+        updates; the best episode is kept as a video. after_save: an optional
+        callable (checkpoint path, LoopState) run after each checkpoint (a sweep
+        reports the checkpoint to Ray Tune there)."""
         self.cfg, self.algorithm, self.env, self.folder = cfg, algorithm, env, folder
         self.state = LoopState()
         space = env.single_observation_space
@@ -109,6 +111,7 @@ class Loop:
                                             env.single_action_space.n, keep_checkpoints)
         self.checkpoint_every = checkpoint_every
         self.test, self.test_every, self.stop_at_clear = test, test_every, stop_at_clear
+        self.after_save = after_save
         self.writer = None
 
     def restore(self):
@@ -116,7 +119,10 @@ class Loop:
         return self.checkpoints.restore()
 
     def save(self):
-        return self.checkpoints.save(int(self.state.updates.numpy()))
+        path = self.checkpoints.save(int(self.state.updates.numpy()))
+        if self.after_save is not None:
+            self.after_save(path, self.state)
+        return path
 
     def warm_up(self, obs):
         """Random-action steps the algorithm asked for (RND's input statistics); the

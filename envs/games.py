@@ -100,6 +100,18 @@ def make(game, num_envs, seed, **env_kwargs):
     return EnvPoolEnv(found.task_id, num_envs, seed, **env_kwargs)
 
 
+def cpu_settings(game, cpus, num_envs):
+    """Env settings that keep a run's env on `cpus` cores (sweeps give each run a share
+    of a node): EnvPool's thread pool, Mario's worker processes; Deep Sea runs in the
+    caller's thread. Not part of the run's config: a run may resume on another node."""
+    native = NATIVE.get(resolve_game(game).task_id)
+    if native is None:
+        return {"num_threads": cpus}
+    if native is MarioVecEnv:
+        return {"num_workers": min(cpus, num_envs)}
+    return {}
+
+
 def make_test_env(game, seed, num_envs=1, random_starts=False, render=True, **env_kwargs):
     """Env(s) for greedy test episodes. Mario: seed 000's test has no random starts
     (random_starts=True is for clear rates); render adds the screen for videos."""

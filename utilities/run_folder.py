@@ -5,6 +5,7 @@ logs/<run-name>/
   events.out.tfevents.*     TensorBoard summaries
   checkpoints/              ckpt-N.* and the `checkpoint` state file (utilities.checkpoints)
   best_test_episode.mp4     the best greedy test episode so far
+  sweep_trial.log           in a sweep (agent/distributed.py): one line per start of the trial
 saved_model/<run-name>/     its export (agent.export)
 """
 
@@ -32,6 +33,10 @@ class RunFolder:
     @property
     def best_video(self):
         return self.path / "best_test_episode.mp4"
+
+    @property
+    def trial_log(self):
+        return self.path / "sweep_trial.log"
 
     def default_export(self, root="saved_model"):
         return pathlib.Path(root) / self.name

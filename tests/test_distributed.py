@@ -1,0 +1,273 @@
+"""agent/distributed.py and `python -m agent sweep`: bad input, the trials a sweep plans, and
+real Ray sweeps on this machine (loopback only, no dashboard, auth off): a two-node
+cluster that loses its worker node mid-trial, and a local sweep whose driver is killed
+and resumed. Each sweep's runs are compared with plain `train` runs of the same seed."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from agent import cli
+from agent.distributed import SPEC, Reaper
+from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
+from utilities.run_folder import RunFolder
+
+CARTPOLE = ["--game", "cartpole", "--steps", str(8 * 8 * 64), "--checkpoint-every", "1"]   # 8 updates
+# Deep Sea resumes exactly (its 42-step rollouts end with its episodes, and nothing of the
+# env is left out of the checkpoint), so its resumed runs equal uninterrupted ones.
+DEEPSEA_STEPS = 8 * 8 * 42
+DEEPSEA = ["--game", "deepsea", "--steps", str(DEEPSEA_STEPS), "--checkpoint-every", "1"]
+# Ray's GCS declares a silent node dead after period x threshold (default 3 s x 5).
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "1000",
+           "RAY_health_check_failure_threshold": "3", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+
+
+def snapshot(folder):
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def refused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.5", 0))
+        return s.getsockname()[1]   # closed on return: nothing listens there
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--game", "mario", "--stages", "1-1,9-2"], "unknown stage '9-2'"),
+    (["--game", "mario", "--stages", "1-1,1-2,1-1"], "--stages names '1-1' twice"),
+    (["--game", "cartpole", "--stages", "1-1"], "--stages is for mario"),
+    (["--game", "cartpole", "--seeds", "1,2,1"], "--seeds: must be distinct integers"),
+    (["--game", "cartpole", "--address", f"127.0.0.5:{refused_port()}"], "cannot reach a Ray cluster at --address"),
+    (["--game", "cartpole", "--address", "somewhere"], "--address must be auto or HOST:PORT"),
+    (["--game", "cartpole", "--algo", "dqn"], "dqn"),
+    (["--game", "cartpole", "--cpus-per-run", "0"], "--cpus-per-run: must be a positive integer"),
+    (["--stages", "1-1"], "--game is needed"),
+    (["--resume", "nowhere"], "no sweep in 'nowhere'"),
+    (["--status", "nowhere"], "no sweep in 'nowhere'"),
+    (["--resume", "nowhere", "--steps", "5"], "--resume takes no --steps"),
+])
+def test_bad_input_is_one_line_exit_2_and_starts_nothing(tmp_path, args, message):
+    result = run_cli("sweep", *args, "--sweep-dir", str(tmp_path / "sweep"), cwd=tmp_path) \
+        if "--resume" not in args and "--status" not in args else run_cli("sweep", *args, cwd=tmp_path)
+    assert one_line_error(result, message), result.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_dir_that_holds_a_sweep_or_anything_else_is_refused(tmp_path):
+    held, other = tmp_path / "held", tmp_path / "other"
+    held.mkdir()
+    (held / SPEC).write_text("{}")
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    result = run_cli("sweep", "--game", "cartpole", "--sweep-dir", str(held), cwd=tmp_path)
+    assert one_line_error(result, f"sweep dir '{held}' already holds a sweep: continue it with --resume"), \
+        result.stderr
+    result = run_cli("sweep", "--game", "cartpole", "--sweep-dir", str(other), cwd=tmp_path)
+    assert one_line_error(result, "is not empty"), result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_address_auto_without_a_cluster_is_refused(tmp_path):
+    from ray._private.services import find_gcs_addresses
+
+    if find_gcs_addresses():
+        pytest.skip("a Ray cluster runs on this machine")
+    result = run_cli("sweep", "--game", "cartpole", "--address", "auto", "--sweep-dir", str(tmp_path / "s"))
+    assert one_line_error(result, "--address auto"), result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_32_stage_sweep_plans_one_train_run_per_stage_and_seed(tmp_path):
+    args = cli.build_parser().parse_args(["sweep", "--game", "mario", "--stages", "all", "--seeds", "1,2",
+                                          "--steps", "4096", "--cpus-per-run", "3", "--sweep-dir",
+                                          str(tmp_path / "sweep"), "--storage", str(tmp_path / "shared")])
+    sweep, sweep_dir = cli.new_sweep(args)
+    assert sweep_dir == tmp_path / "sweep" and sweep.experiment == str(tmp_path / "shared" / "sweep")
+    assert len(sweep.trials) == 64 and len({t["name"] for t in sweep.trials}) == 64
+    assert {(t["stage"], t["seed"]) for t in sweep.trials} == {(f"{w}-{s}", k) for w in range(1, 9)
+                                                              for s in range(1, 5) for k in (1, 2)}
+    trial = next(t for t in sweep.trials if t["name"] == "mario-8-4-seed2")
+    run = cli.build_parser().parse_args(trial["argv"])
+    assert (run.command, run.game, run.stage, run.seed, run.steps, run.cpus) == ("train", "mario", "8-4", 2, 4096, 3)
+    assert run.run_dir == str(tmp_path / "shared" / "sweep" / "mario-8-4-seed2")
+    assert run.export_dir == run.run_dir + "/export"
+    cfg, _ = cli.new_config(run)
+    assert cfg.env["stage"] == "8-4" and cfg.seed == 2
+    resumed = cli.build_parser().parse_args(trial["resume_argv"])
+    assert (resumed.resume, resumed.steps, resumed.cpus, resumed.game) == (run.run_dir, 4096, 3, None)
+    assert list(tmp_path.iterdir()) == []   # planning writes nothing
+
+
+def test_cpu_settings_bound_each_kind_of_env():
+    import envs
+
+    assert envs.cpu_settings("cartpole", 2, 8) == {"num_threads": 2}
+    assert envs.cpu_settings("Pong-v5", 1, 8) == {"num_threads": 1}
+    assert envs.cpu_settings("mario", 3, 8) == {"num_workers": 3}
+    assert envs.cpu_settings("mario", 16, 8) == {"num_workers": 8}
+    assert envs.cpu_settings("deepsea", 2, 8) == {}
+
+
+def test_the_reaper_ends_what_a_killed_process_started(tmp_path):
+    pid_file = tmp_path / "pid"
+    script = textwrap.dedent(f"""
+        import subprocess, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from agent.distributed import Reaper
+        reaper = Reaper()
+        child = subprocess.Popen(["sleep", "60"])
+        open({str(pid_file)!r}, "w").write(str(child.pid))
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)   # the watchdog notes descendants once a second
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert wait_until(lambda: not alive(child), 10), "the child outlived its killed parent"
+    assert Reaper  # imported for the same module the script uses
+
+
+# ------------------------------------------------------------------------- real Ray
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def session_processes(sid):
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.getsid(int(pid)) == sid and alive(pid):
+                out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def starts(run_dir):
+    """The starts in a run's sweep_trial.log: (node, resumed)."""
+    lines = [json.loads(line) for line in RunFolder(run_dir).trial_log.read_text().splitlines()]
+    return [(line["node"], line["resume"]) for line in lines if "resume" in line]
+
+
+def updates(run_dir):
+    return int(checkpoint_tensors(run_dir)["update/.ATTRIBUTES/VARIABLE_VALUE"])
+
+
+def agent_process(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, env=dict(os.environ, **RAY_ENV),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def ray_env():
+    saved = {k: os.environ.get(k) for k in RAY_ENV}
+    os.environ.update(RAY_ENV)
+    reaper = Reaper()   # the test cluster's processes end with this module, whatever happens
+    yield
+    reaper.close()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.mark.slow
+def test_a_cartpole_sweep_on_two_nodes_survives_the_loss_of_a_node(tmp_path, ray_env):
+    from ray.cluster_utils import Cluster
+
+    # 127.0.0.2: Ray would rewrite 127.0.0.1 to the machine's network address.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.2",
+                                                            "include_dashboard": False})
+    try:
+        worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
+        sweep_dir = tmp_path / "sweep"
+        driver = agent_process("sweep", *CARTPOLE, "--seeds", "1,2", "--cpus-per-run", "1",
+                               "--address", cluster.address, "--sweep-dir", str(sweep_dir))
+        runs = {seed: sweep_dir / f"cartpole-seed{seed}" for seed in (1, 2)}
+
+        def on_worker():
+            return [seed for seed, run in runs.items()
+                    if RunFolder(run).trial_log.exists() and starts(run)[0][0] == worker.node_id]
+
+        # Each node holds one run; the worker's is killed once it has a checkpoint.
+        assert wait_until(lambda: on_worker(), 150), driver.poll()
+        killed = on_worker()[0]
+        assert wait_until(lambda: RunFolder(runs[killed]).has_checkpoint(), 150), driver.poll()
+        cluster.remove_node(worker, allow_graceful=False)
+        out, _ = driver.communicate(timeout=150)
+        assert driver.returncode == 0, out[-3000:]
+
+        assert f"cartpole-seed{killed}: failed (1 of 3 allowed); it starts again from its last checkpoint" in out
+        # Its second start, on the head node, continued its run folder (--resume).
+        assert starts(runs[killed]) == [(worker.node_id, False), (cluster.head_node.node_id, True)]
+        for seed, run in runs.items():
+            assert (run / "config.json").is_file() and RunFolder(run).has_checkpoint(), seed
+            assert updates(run) == 8, seed
+            assert list(run.glob("events.out.tfevents.*")), seed
+            assert (run / "export" / "saved_model.pb").is_file() and (run / "export" / "policy.json").is_file()
+        status = run_cli("sweep", "--status", str(sweep_dir))
+        assert status.returncode == 0, status.stderr[-2000:]
+        rows = [line.split() for line in status.stdout.splitlines() if line.startswith("cartpole ")]
+        assert [(r[1], r[2], r[-1]) for r in rows] == [("1", "4,096", "TERMINATED"), ("2", "4,096", "TERMINATED")]
+        assert f"tensorboard --logdir {sweep_dir}" in status.stdout
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_path, ray_env):
+    # Uninterrupted: a plain `train` run of seed 2 on 2 cores.
+    plain = agent_process("train", *DEEPSEA, "--seed", "2", "--cpus", "2", "--no-progress",
+                          "--run-dir", str(tmp_path / "plain"), "--export-dir", str(tmp_path / "plain-export"))
+    out, _ = plain.communicate(timeout=300)
+    assert plain.returncode == 0, out[-3000:]
+    # A local Ray instance of this machine's 2 cores, a run holding both: seed 1 runs, then seed 2.
+    sweep_dir = tmp_path / "sweep"
+    driver = agent_process("sweep", *DEEPSEA, "--seeds", "1,2", "--cpus-per-run", "2", "--sweep-dir",
+                           str(sweep_dir), start_new_session=True)
+    first, second = sweep_dir / "deepsea-seed1", sweep_dir / "deepsea-seed2"
+    assert wait_until(lambda: RunFolder(second).has_checkpoint(), 150), "no checkpoint of the second run"
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate()
+    # Every process the driver started (Ray's and the run's) ends with it.
+    assert wait_until(lambda: not session_processes(driver.pid), 20), session_processes(driver.pid)
+    finished = snapshot(first)
+    assert updates(second) < 8
+
+    result = run_cli("sweep", "--resume", str(sweep_dir), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert snapshot(first) == finished            # the finished run was left alone
+    assert [resumed for _, resumed in starts(first)] == [False]
+    assert [resumed for _, resumed in starts(second)] == [False, True]
+    assert_same_checkpoints(checkpoint_tensors(tmp_path / "plain"), checkpoint_tensors(second))
+    assert (second / "export" / "saved_model.pb").is_file()
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("deepsea ")]
+    steps = f"{DEEPSEA_STEPS:,}"
+    assert [(r[1], r[2], r[-1]) for r in rows] == [("1", steps, "TERMINATED"), ("2", steps, "TERMINATED")]
