@@ -133,14 +133,14 @@ def add_sweep_parser(sub):
     sweep.add_argument("--checkpoint-every", type=positive_int, help="updates between checkpoints (default 50)")
     sweep.add_argument("--test-every", type=positive_int, metavar="UPDATES", help="as for train")
     sweep.add_argument("--clear-episodes", type=count, metavar="N", help="as for train")
-    sweep.add_argument("--cpus-per-run", type=positive_int, default=1, metavar="C",
+    sweep.add_argument("--cpus-per-run", type=positive_int, metavar="C",
                        help="cores each run holds: its TensorFlow threads and env workers (default 1)")
     sweep.add_argument("--address", type=text, help="auto (the cluster `ray start` made on this machine) or "
                                                     "HOST:PORT of a cluster's head (default: a local Ray instance)")
     sweep.add_argument("--storage", type=text, metavar="DIR",
                        help="a folder every node mounts, for the run folders (default: the sweep dir)")
     sweep.add_argument("--sweep-dir", type=text, metavar="DIR", help="default: logs/sweep-<game>-<algo>-<time>")
-    sweep.add_argument("--max-failures", type=count, default=3, help="restarts of a run whose node or process died")
+    sweep.add_argument("--max-failures", type=count, help="restarts of a run whose node or process died (default 3)")
     sweep.add_argument("--resume", type=text, metavar="SWEEP_DIR",
                        help="continue a sweep whose driver stopped: unfinished runs from their last checkpoint")
     sweep.add_argument("--status", type=text, metavar="SWEEP_DIR", help="print one line per run and exit")
@@ -382,7 +382,8 @@ def new_sweep(args):
         raise UsageError(err) from None
     given = [(flag, str(getattr(args, name)), kept) for flag, name, kept in SWEEP_TRAIN_FLAGS
              if getattr(args, name) is not None]
-    run_flags = ["--no-progress", "--cpus", str(args.cpus_per_run)]
+    cpus = args.cpus_per_run or 1
+    run_flags = ["--no-progress", "--cpus", str(cpus)]
     trials = []
     for stage in stages:
         for seed in args.seeds or [1]:
@@ -397,8 +398,9 @@ def new_sweep(args):
                            *(part for flag, value, kept in given if kept for part in (flag, value))]
             trials.append({"name": name, "stage": stage, "seed": seed, "run_dir": str(run_dir), "argv": argv,
                            "resume_argv": resume_argv})
-    sweep = Sweep(game=args.game, algo=algo, seeds=args.seeds or [1], stages=stages, cpus_per_run=args.cpus_per_run,
-                  experiment=str(experiment), trials=trials, max_failures=args.max_failures)
+    sweep = Sweep(game=args.game, algo=algo, seeds=args.seeds or [1], stages=stages, cpus_per_run=cpus,
+                  experiment=str(experiment), trials=trials,
+                  max_failures=3 if args.max_failures is None else args.max_failures)
     return sweep, sweep_dir
 
 
@@ -412,11 +414,15 @@ def sweep(args):
                                        ("--storage", args.storage), ("--num-envs", args.num_envs),
                                        ("--actions", args.actions), ("--steps", args.steps),
                                        ("--checkpoint-every", args.checkpoint_every),
-                                       ("--test-every", args.test_every), ("--clear-episodes", args.clear_episodes))
+                                       ("--test-every", args.test_every), ("--clear-episodes", args.clear_episodes),
+                                       ("--cpus-per-run", args.cpus_per_run), ("--max-failures", args.max_failures))
               if value is not None]
+    if args.status and args.address:
+        others.append("--address")
     if len(chosen) == 2 or (chosen and others):
-        return fail("sweep", f"{chosen[0]} takes no {(chosen[1:] + others)[0]}: a sweep keeps the settings "
-                             f"it started with")
+        why = "it only reads the sweep's files" if chosen[0] == "--status" else \
+            "a sweep keeps the settings it started with"
+        return fail("sweep", f"{chosen[0]} takes no {(chosen[1:] + others)[0]}: {why}")
     if args.status:
         try:
             lines, _ = distributed.status(args.status)

@@ -139,6 +139,22 @@ def test_the_reaper_ends_what_a_killed_process_started(tmp_path):
     assert Reaper  # imported for the same module the script uses
 
 
+@pytest.mark.slow
+def test_train_never_imports_ray(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from agent import cli
+        code = cli.main(["train", "--game", "deepsea", "--steps", "336", "--no-progress", "--cpus", "1",
+                         "--run-dir", {str(tmp_path / "run")!r}, "--export-dir", {str(tmp_path / "export")!r}])
+        assert code == 0, code
+        assert not [m for m in sys.modules if m == "ray" or m.startswith("ray.")], "train imported Ray"
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "export" / "saved_model.pb").is_file()
+
+
 # ------------------------------------------------------------------------- real Ray
 
 def alive(pid):
