@@ -15,7 +15,7 @@ import time
 import pytest
 
 from agent import cli
-from agent.distributed import SPEC, Reaper
+from agent.distributed import SPEC, Reaper, status
 from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
 from utilities.run_folder import RunFolder
 
@@ -104,6 +104,24 @@ def test_the_32_stage_sweep_plans_one_train_run_per_stage_and_seed(tmp_path):
     resumed = cli.build_parser().parse_args(trial["resume_argv"])
     assert (resumed.resume, resumed.steps, resumed.cpus, resumed.game) == (run.run_dir, 4096, 3, None)
     assert list(tmp_path.iterdir()) == []   # planning writes nothing
+
+
+def test_status_reads_mario_clears_from_each_run_and_needs_no_ray(tmp_path):
+    from utilities.info_writer import InfoWriter
+
+    args = cli.build_parser().parse_args(["sweep", "--game", "mario", "--stages", "1-1,1-4", "--seeds", "3",
+                                          "--sweep-dir", str(tmp_path / "sweep")])
+    sweep, sweep_dir = cli.new_sweep(args)
+    sweep_dir.mkdir()
+    (sweep_dir / SPEC).write_text(sweep.to_json())
+    writer = InfoWriter(sweep_dir / "mario-1-1-seed3")   # two greedy tests: the second cleared 1-1
+    writer.write({"test_cleared": 0.0, "test_clear_rate": 0.25}, 2048)
+    writer.write({"test_cleared": 1.0, "test_clear_rate": 0.5}, 4096)
+    writer.close()
+    lines, finished = status(sweep_dir)
+    assert [line.split() for line in lines[1:3]] == [["mario-1-1", "3", "0", "-", "yes", "0.50", "PENDING"],
+                                                     ["mario-1-4", "3", "0", "-", "-", "-", "PENDING"]]
+    assert not finished and lines[0].split()[-3:] == ["clear", "rate", "state"]
 
 
 def test_cpu_settings_bound_each_kind_of_env():
@@ -248,22 +266,19 @@ def test_a_cartpole_sweep_on_two_nodes_survives_the_loss_of_a_node(tmp_path, ray
             assert updates(run) == 8, seed
             assert list(run.glob("events.out.tfevents.*")), seed
             assert (run / "export" / "saved_model.pb").is_file() and (run / "export" / "policy.json").is_file()
-        status = run_cli("sweep", "--status", str(sweep_dir))
-        assert status.returncode == 0, status.stderr[-2000:]
-        rows = [line.split() for line in status.stdout.splitlines() if line.startswith("cartpole ")]
+        lines, finished = status(sweep_dir)   # what --status prints
+        rows = [line.split() for line in lines if line.startswith("cartpole ")]
         assert [(r[1], r[2], r[-1]) for r in rows] == [("1", "4,096", "TERMINATED"), ("2", "4,096", "TERMINATED")]
-        assert f"tensorboard --logdir {sweep_dir}" in status.stdout
+        assert finished and lines[-1] == f"tensorboard --logdir {sweep_dir}"
     finally:
         cluster.shutdown()
 
 
 @pytest.mark.slow
 def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_path, ray_env):
-    # Uninterrupted: a plain `train` run of seed 2 on 2 cores.
+    # Uninterrupted: a plain `train` run of seed 2 on 2 cores, alongside.
     plain = agent_process("train", *DEEPSEA, "--seed", "2", "--cpus", "2", "--no-progress",
                           "--run-dir", str(tmp_path / "plain"), "--export-dir", str(tmp_path / "plain-export"))
-    out, _ = plain.communicate(timeout=300)
-    assert plain.returncode == 0, out[-3000:]
     # A local Ray instance of this machine's 2 cores, a run holding both: seed 1 runs, then seed 2.
     sweep_dir = tmp_path / "sweep"
     driver = agent_process("sweep", *DEEPSEA, "--seeds", "1,2", "--cpus-per-run", "2", "--sweep-dir",
@@ -278,6 +293,8 @@ def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_pa
     assert updates(second) < 8
 
     result = run_cli("sweep", "--resume", str(sweep_dir), timeout=300)
+    out, _ = plain.communicate(timeout=300)
+    assert plain.returncode == 0, out[-3000:]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert snapshot(first) == finished            # the finished run was left alone
     assert [resumed for _, resumed in starts(first)] == [False]
