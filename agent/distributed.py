@@ -99,6 +99,9 @@ def check_new_folder(path, what):
         raise ValueError(f"{what} {str(path)!r} is not empty: choose a new or empty folder")
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"   # + empty SETTINGS
+
+
 def check_address(address):
     """The cluster address to connect to (None: start a local Ray instance); ValueError
     (one line) when no cluster answers there, before anything starts."""
@@ -119,10 +122,18 @@ def check_address(address):
     if not host or not port.isdigit():
         raise ValueError(f"--address must be auto or HOST:PORT, got {address!r}")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5) as conn:
+            # A Ray head's GCS speaks gRPC: an HTTP/2 server answers the client preface
+            # with a SETTINGS frame (type 4). ray.init would wait minutes on anything else.
+            conn.settimeout(5)
+            conn.sendall(HTTP2_PREFACE)
+            head = conn.recv(9)
     except OSError as err:
         raise ValueError(f"cannot reach a Ray cluster at --address {address} ({resolved}): "
                          f"{err.strerror or err}") from None
+    if len(head) < 9 or head[3] != 4:
+        raise ValueError(f"--address {address} ({resolved}) answers, but not as a Ray cluster's head "
+                         f"(its GCS port, 6379 unless `ray start --head --port` said otherwise)")
     return resolved
 
 
@@ -221,7 +232,13 @@ def run(sweep, sweep_dir, address=None, resume=False):
         ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address=LOCAL_IP,
                  object_store_memory=200 * 2**20, **common)
     else:
-        ray.init(address=address, **common)
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            # Something answers at the address, but not a Ray cluster we may join.
+            print(f"python -m agent sweep: error: cannot join the Ray cluster at --address {address}: "
+                  f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}", file=sys.stderr)
+            return 2
     try:
         if not resume:
             sweep_dir.mkdir(parents=True, exist_ok=True)

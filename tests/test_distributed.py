@@ -75,6 +75,24 @@ def test_a_sweep_dir_that_holds_a_sweep_or_anything_else_is_refused(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_an_address_where_something_else_answers_is_refused(tmp_path):
+    with socket.socket() as server:   # a TCP server that is not a Ray head: an HTTP/1 reply
+        server.bind(("127.0.0.5", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "sweep", "--game", "cartpole", "--address",
+                                 f"127.0.0.5:{port}", "--sweep-dir", str(tmp_path / "s")], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        conn, _ = server.accept()
+        conn.recv(100)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        _, err = proc.communicate(timeout=60)
+        conn.close()
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", err)
+    assert one_line_error(result, f"--address 127.0.0.5:{port} (127.0.0.5:{port}) answers, but not as a Ray"), err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_address_auto_without_a_cluster_is_refused(tmp_path):
     from ray._private.services import find_gcs_addresses
 
