@@ -90,6 +90,8 @@ def build_parser():
                        help=f"{value}: a plain Q head instead of the dueling one")
     train.add_argument("--no-prioritized", action="store_true", default=None,
                        help=f"{value}: uniform replay instead of prioritised")
+    train.add_argument("--no-rnd", action="store_true", default=None,
+                       help="ppo-rnd, ddqn-rnd: the same preset without RND (trains ppo or ddqn; an ablation)")
     train.add_argument("--precision", type=text, choices=("float32", "bf16", "auto"),
                        help="network compute: bf16 (float32 weights, losses and statistics), float32, or auto "
                             "(default: bf16 on a GPU or a CPU with AVX-512 BF16 / AMX, else float32)")
@@ -136,8 +138,10 @@ def new_config(args):
                                     num_envs=args.num_envs)
         cfg.env.update(env_settings)
         apply_value_flags(args, cfg)
+        if args.no_rnd:
+            cfg = without_rnd(cfg)
         cfg.validate()
-        folder = RunFolder(args.run_dir or default_run_dir(name, algo, stage))
+        folder = RunFolder(args.run_dir or default_run_dir(name, cfg.algo + ("-nornd" if args.no_rnd else ""), stage))
         if folder.has_run():
             raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
                              f"continue it with --resume {folder.path} or choose another --run-dir")
@@ -166,6 +170,20 @@ def apply_value_flags(args, cfg):
         cfg.params.prioritized = False
 
 
+def without_rnd(cfg):
+    """--no-rnd: the RND algorithm's preset run by its sibling without RND (same config
+    class and learner), so an ablation changes nothing else (seed 003's reward scale too)."""
+    from agent.config import ALGORITHMS
+
+    spec = ALGORITHMS[cfg.algo]
+    sibling = [name for name, s in ALGORITHMS.items() if not s.rnd and (s.config, s.learner) == (spec.config, spec.learner)]
+    if not spec.rnd or not sibling:
+        with_rnd = ", ".join(name for name, s in ALGORITHMS.items() if s.rnd)
+        raise ValueError(f"--no-rnd is for the algorithms with RND ({with_rnd}), not {cfg.algo!r}")
+    cfg.algo, cfg.params.rnd = sibling[0], None
+    return cfg
+
+
 def check_replay_fits(cfg, space):
     """ValueError (one line, both sizes) when a value-based run's replay memory would not
     fit in the memory available now: checked before TensorFlow loads and anything is written."""
@@ -186,7 +204,7 @@ def resumed_config(args):
     given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
                                       ("--stage", args.stage), ("--actions", args.actions),
                                       ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
-                                      ("--precision", args.precision),
+                                      ("--precision", args.precision), ("--no-rnd", args.no_rnd),
                                       *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
              if value is not None]
     if given:

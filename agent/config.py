@@ -95,9 +95,9 @@ class DQNConfig:
     update_every: int = 1_000
     epsilon: dict = dataclasses.field(default_factory=lambda: {"kind": "linear", "start": 1.0, "end": 0.01,
                                                                "steps": 250_000})
-    # With `rnd` (seed 003): reward = int_coef * clip(standardise(intrinsic), int_clip)
-    # + ext_coef * extrinsic, the intrinsic reward standardised by the mean and std of its
-    # last `int_window` values; the predictor trains on rnd.update_fraction of each batch.
+    # Reward = ext_coef * extrinsic, plus with `rnd` (seed 003) int_coef * clip(standardise(
+    # intrinsic), int_clip), the intrinsic reward standardised by the mean and std of its last
+    # `int_window` values; the predictor trains on rnd.update_fraction of each batch.
     ext_coef: float = 1.0
     int_coef: float = 1.0
     int_window: int = 1_000

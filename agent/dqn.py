@@ -152,8 +152,9 @@ class DQN:
         reset_row = np.asarray(info["reset_row"], bool)
         reward = np.asarray(reward, np.float32)
         self._add_stat("reward_ext", reward[~reset_row])
-        if self.rnd:
-            reward = self._mixed_reward(reward, next_obs, reset_row)
+        # Seed 003 scales the game score by ext_coef (1/500) with or without RND, so an
+        # ablation without RND (--no-rnd) learns from the same extrinsic reward.
+        reward = self._mixed_reward(reward, next_obs, reset_row) if self.rnd else p.ext_coef * reward
         self.replay.add(obs, actions, reward, terminated, truncated, reset_row)
 
         before = int(self.episodes.numpy())

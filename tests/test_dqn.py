@@ -235,6 +235,13 @@ def test_rnd_reward_is_seed_003s_mix_of_standardised_intrinsic_and_extrinsic():
     assert dqn.rnd.obs_norm.count.numpy() == pytest.approx(6, abs=1e-3)
 
 
+def test_without_rnd_the_replay_stores_the_scaled_extrinsic_reward():
+    # Seed 003's 1/500 score scale holds for its ablation without RND too (--no-rnd).
+    dqn = make_dqn(ext_coef=1 / 500)
+    feed(dqn, [(0, 1, 250.0, False, False, False), (1, 0, -500.0, True, False, False)])
+    np.testing.assert_allclose(dqn.replay.rewards[0, :2], [0.5, -1.0])
+
+
 @pytest.mark.slow
 def test_resumed_in_process_equals_uninterrupted(tmp_path):
     # Deep Sea 6: episodes of 6 steps + the reset row, so the preset's 42-step updates end
