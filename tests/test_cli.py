@@ -130,3 +130,15 @@ def test_a_run_config_with_a_bad_batch_size_is_refused_on_resume(tmp_path):
     flag = run_cli("train", "--resume", str(run_dir), "--buffer-size", "100", cwd=tmp_path)
     assert one_line_error(flag, "--buffer-size cannot change on --resume"), flag.stderr
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--game", "mario", "--stop-at-clear-rate", "1.5"], "--stop-at-clear-rate: must be a number in (0, 1], got '1.5'"),
+    (["--game", "mario", "--stop-at-clear-rate", "0"], "--stop-at-clear-rate: must be a number in (0, 1]"),
+    (["--game", "cartpole", "--stop-at-clear-rate", "0.5"], "--stop-at-clear-rate is for games that report clears"),
+    (["--game", "mario", "--stop-at-clear-rate", "0.5", "--clear-episodes", "0"], "--clear-episodes must be > 0"),
+])
+def test_bad_stop_at_clear_rate_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert one_line_error(result, message), result.stderr
+    assert list(tmp_path.iterdir()) == []
