@@ -42,6 +42,17 @@ def text(value):
     return value
 
 
+def share(text):
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
+
+
 def seed_list(value):
     try:
         seeds = [int(part) for part in value.split(",")]
@@ -83,6 +94,9 @@ def build_parser():
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
     train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
+    train.add_argument("--stop-at-clear-rate", type=share, metavar="R",
+                       help="mario: stop once a test's clear rate over its --clear-episodes random-start "
+                            "episodes reaches R (0 < R <= 1)")
     value = ", ".join(a for a in ALGORITHMS if value_based(a))
     train.add_argument("--buffer-size", type=positive_int, metavar="N",
                        help=f"{value}: replay capacity in transitions (default: the preset's)")
@@ -193,6 +207,10 @@ def check_replay_fits(cfg, space):
     if value_based(cfg.algo):
         replay = PrioritizedReplay if cfg.params.prioritized else ReplayBuffer
         replay.ensure_fits(cfg.params.buffer_size, cfg.num_envs, space.shape, space.dtype)
+    if cfg.algo == "ptr-ppo":
+        from utilities.trajectory_memory import TrajectoryMemory
+
+        TrajectoryMemory.ensure_fits(cfg.params.memory_size, cfg.params.rollout_steps, space.shape, space.dtype)
 
 
 def resumed_config(args):
@@ -253,6 +271,11 @@ def train_one(args):
     game = envs.resolve_game(cfg.game)
     if args.clear_episodes and not game.tests.clear_episodes:
         return fail("train", f"--clear-episodes is for games that report clears (mario), not {cfg.game!r}")
+    if getattr(args, "stop_at_clear_rate", None) is not None:
+        if not game.tests.clear_episodes:
+            return fail("train", f"--stop-at-clear-rate is for games that report clears (mario), not {cfg.game!r}")
+        if args.clear_episodes == 0:
+            return fail("train", "--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
     # The env comes first: its observation sizes the replay memory, checked before
     # TensorFlow loads and before the run folder is written.
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
@@ -283,7 +306,8 @@ def train_one(args):
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
-                test_every=test_every or 1, stop_at_clear=args.stop_at_clear)
+                test_every=test_every or 1, stop_at_clear=args.stop_at_clear,
+                stop_at_clear_rate=getattr(args, "stop_at_clear_rate", None))
     try:
         if args.resume:
             try:
@@ -310,6 +334,8 @@ def train_one(args):
         return 130
     if summary["cleared"]:
         print(f"cleared the level in a greedy test episode; video: {folder.best_video}")
+    if summary.get("clear_rate_reached"):
+        print(f"reached a clear rate of {args.stop_at_clear_rate:g} in a test; video: {folder.best_video}")
     if summary["gave_up"]:
         print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
     out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,

@@ -146,3 +146,15 @@ def test_no_rnd_runs_the_rnd_preset_without_rnd():
     ppo = without_rnd(RunConfig.from_preset(presets.preset("ppo-rnd", "atari", "freeway"), game="freeway",
                                             algo="ppo-rnd")).validate()
     assert (ppo.algo, ppo.params.rnd, ppo.params.learning_rate) == ("ppo", None, 2.5e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--game", "mario", "--stop-at-clear-rate", "1.5"], "--stop-at-clear-rate: must be a number in (0, 1], got '1.5'"),
+    (["--game", "mario", "--stop-at-clear-rate", "0"], "--stop-at-clear-rate: must be a number in (0, 1]"),
+    (["--game", "cartpole", "--stop-at-clear-rate", "0.5"], "--stop-at-clear-rate is for games that report clears"),
+    (["--game", "mario", "--stop-at-clear-rate", "0.5", "--clear-episodes", "0"], "--clear-episodes must be > 0"),
+])
+def test_bad_stop_at_clear_rate_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert one_line_error(result, message), result.stderr
+    assert list(tmp_path.iterdir()) == []
