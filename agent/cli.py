@@ -42,6 +42,17 @@ def text(value):
     return value
 
 
+def share(text):
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
+
+
 def seed_list(value):
     try:
         seeds = [int(part) for part in value.split(",")]
@@ -83,6 +94,9 @@ def build_parser():
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
     train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
+    train.add_argument("--stop-at-clear-rate", type=share, metavar="R",
+                       help="mario: stop once a test's clear rate over its --clear-episodes random-start "
+                            "episodes reaches R (0 < R <= 1)")
     value = ", ".join(a for a in ALGORITHMS if value_based(a))
     train.add_argument("--buffer-size", type=positive_int, metavar="N",
                        help=f"{value}: replay capacity in transitions (default: the preset's)")
@@ -90,6 +104,8 @@ def build_parser():
                        help=f"{value}: a plain Q head instead of the dueling one")
     train.add_argument("--no-prioritized", action="store_true", default=None,
                        help=f"{value}: uniform replay instead of prioritised")
+    train.add_argument("--no-rnd", action="store_true", default=None,
+                       help="ppo-rnd, ddqn-rnd: the same preset without RND (trains ppo or ddqn; an ablation)")
     train.add_argument("--precision", type=text, choices=("float32", "bf16", "auto"),
                        help="network compute: bf16 (float32 weights, losses and statistics), float32, or auto "
                             "(default: bf16 on a GPU or a CPU with AVX-512 BF16 / AMX, else float32)")
@@ -171,8 +187,10 @@ def new_config(args):
                                     num_envs=args.num_envs)
         cfg.env.update(env_settings)
         apply_value_flags(args, cfg)
+        if args.no_rnd:
+            cfg = without_rnd(cfg)
         cfg.validate()
-        folder = RunFolder(args.run_dir or default_run_dir(name, algo, stage))
+        folder = RunFolder(args.run_dir or default_run_dir(name, cfg.algo + ("-nornd" if args.no_rnd else ""), stage))
         if folder.has_run():
             raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
                              f"continue it with --resume {folder.path} or choose another --run-dir")
@@ -201,6 +219,20 @@ def apply_value_flags(args, cfg):
         cfg.params.prioritized = False
 
 
+def without_rnd(cfg):
+    """--no-rnd: the RND algorithm's preset run by its sibling without RND (same config
+    class and learner), so an ablation changes nothing else (seed 003's reward scale too)."""
+    from agent.config import ALGORITHMS
+
+    spec = ALGORITHMS[cfg.algo]
+    sibling = [name for name, s in ALGORITHMS.items() if not s.rnd and (s.config, s.learner) == (spec.config, spec.learner)]
+    if not spec.rnd or not sibling:
+        with_rnd = ", ".join(name for name, s in ALGORITHMS.items() if s.rnd)
+        raise ValueError(f"--no-rnd is for the algorithms with RND ({with_rnd}), not {cfg.algo!r}")
+    cfg.algo, cfg.params.rnd = sibling[0], None
+    return cfg
+
+
 def check_replay_fits(cfg, space):
     """ValueError (one line, both sizes) when a value-based run's replay memory would not
     fit in the memory available now: checked before TensorFlow loads and anything is written."""
@@ -210,6 +242,10 @@ def check_replay_fits(cfg, space):
     if value_based(cfg.algo):
         replay = PrioritizedReplay if cfg.params.prioritized else ReplayBuffer
         replay.ensure_fits(cfg.params.buffer_size, cfg.num_envs, space.shape, space.dtype)
+    if cfg.algo == "ptr-ppo":
+        from utilities.trajectory_memory import TrajectoryMemory
+
+        TrajectoryMemory.ensure_fits(cfg.params.memory_size, cfg.params.rollout_steps, space.shape, space.dtype)
 
 
 def resumed_config(args):
@@ -221,7 +257,7 @@ def resumed_config(args):
     given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
                                       ("--stage", args.stage), ("--actions", args.actions),
                                       ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
-                                      ("--precision", args.precision),
+                                      ("--precision", args.precision), ("--no-rnd", args.no_rnd),
                                       *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
              if value is not None]
     if given:
@@ -272,6 +308,11 @@ def train_one(args, after_save=None):
     game = envs.resolve_game(cfg.game)
     if args.clear_episodes and not game.tests.clear_episodes:
         return fail("train", f"--clear-episodes is for games that report clears (mario), not {cfg.game!r}")
+    if getattr(args, "stop_at_clear_rate", None) is not None:
+        if not game.tests.clear_episodes:
+            return fail("train", f"--stop-at-clear-rate is for games that report clears (mario), not {cfg.game!r}")
+        if args.clear_episodes == 0:
+            return fail("train", "--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
     # The env comes first: its observation sizes the replay memory, checked before
     # TensorFlow loads and before the run folder is written.
     cpus = envs.cpu_settings(cfg.game, args.cpus, cfg.num_envs) if args.cpus else {}
@@ -305,7 +346,8 @@ def train_one(args, after_save=None):
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
-                test_every=test_every or 1, stop_at_clear=args.stop_at_clear, after_save=after_save)
+                test_every=test_every or 1, stop_at_clear=args.stop_at_clear,
+                stop_at_clear_rate=getattr(args, "stop_at_clear_rate", None), after_save=after_save)
     try:
         if args.resume:
             try:
@@ -332,6 +374,8 @@ def train_one(args, after_save=None):
         return 130
     if summary["cleared"]:
         print(f"cleared the level in a greedy test episode; video: {folder.best_video}")
+    if summary.get("clear_rate_reached"):
+        print(f"reached a clear rate of {args.stop_at_clear_rate:g} in a test; video: {folder.best_video}")
     if summary["gave_up"]:
         print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
     out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,

@@ -50,6 +50,33 @@ class PPOConfig:
                              f"num_envs x rollout_steps = {num_envs * self.rollout_steps}")
 
 
+@dataclasses.dataclass
+class PTRPPOConfig(PPOConfig):
+    """PPO with prioritised trajectory replay (PTR-PPO, Liang et al. 2021), as seed 002's
+    reference codes it (shared/reference/ptr_ppo.md). The PPO fields drive both phases:
+    `epochs` are the on-policy epochs (K_on), `num_minibatches` splits a round's N x T rows
+    and equally the N x T rows of each off-policy pass."""
+    off_epochs: int = 8               # K_off off-policy passes per round, each over N freshly drawn trajectories
+    memory_size: int = 256            # M trajectories in the FIFO memory (seed 002: 256 beat 512 and 1024)
+    off_policy_start: int = 8         # rounds in memory before the off-policy passes begin (seed 002: 8)
+    alpha: float = 0.7                # priority exponent: leaf (mean |GAE| + priority_eps)^alpha (seed 002)
+    priority_eps: float = 0.01
+    eps_marg: float = 0.2             # rho_marg = min(1 - eps, rho) + max(0, (rho - (1 - eps)) / rho) (paper)
+    stratified: bool = True           # a draw per equal slice of the priority mass (seed 002) or i.i.d.
+
+    def validate(self, num_envs):
+        super().validate(num_envs)
+        _positive(self, "off_epochs", "memory_size", "off_policy_start")
+        if self.memory_size < self.off_policy_start * num_envs:
+            raise ValueError(f"memory_size {self.memory_size} cannot hold off_policy_start x num_envs = "
+                             f"{self.off_policy_start * num_envs} trajectories")
+        if not 0.0 < self.eps_marg < 1.0:
+            raise ValueError(f"eps_marg must lie in (0, 1), got {self.eps_marg!r}")
+        for name in ("alpha", "priority_eps"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+
 EPSILON_KINDS = {
     # kind: the keys it needs (agent/dqn.py's epsilon() reads them)
     "decay": ("start", "factor", "floor"),             # start * factor^step, floored (seed 001: per agent step)
@@ -95,9 +122,9 @@ class DQNConfig:
     update_every: int = 1_000
     epsilon: dict = dataclasses.field(default_factory=lambda: {"kind": "linear", "start": 1.0, "end": 0.01,
                                                                "steps": 250_000})
-    # With `rnd` (seed 003): reward = int_coef * clip(standardise(intrinsic), int_clip)
-    # + ext_coef * extrinsic, the intrinsic reward standardised by the mean and std of its
-    # last `int_window` values; the predictor trains on rnd.update_fraction of each batch.
+    # Reward = ext_coef * extrinsic, plus with `rnd` (seed 003) int_coef * clip(standardise(
+    # intrinsic), int_clip), the intrinsic reward standardised by the mean and std of its last
+    # `int_window` values; the predictor trains on rnd.update_fraction of each batch.
     ext_coef: float = 1.0
     int_coef: float = 1.0
     int_window: int = 1_000
@@ -152,6 +179,8 @@ ALGORITHMS = {
     # Value-based: Double DQN; with RND, seed 003's dueling + prioritised + RND agent.
     "ddqn": Algorithm(DQNConfig, "agent.dqn:DQN"),
     "ddqn-rnd": Algorithm(DQNConfig, "agent.dqn:DQN", rnd=True),
+    # PPO with prioritised trajectory replay (seed 002).
+    "ptr-ppo": Algorithm(PTRPPOConfig, "agent.ptr_ppo:PTRPPO"),
 }
 
 

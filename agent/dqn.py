@@ -100,14 +100,21 @@ class DQN:
             self.replay = ReplayBuffer(p.buffer_size, cfg.num_envs, self.obs_shape, obs_dtype,
                                        n_step=p.n_step, gamma=p.gamma)
         # Checkpointed counters; epsilon is derived from them and kept for inspection.
-        self.episodes = tf.Variable(0, dtype=tf.int64, trainable=False)        # finished episodes
         self.gradient_steps = tf.Variable(0, dtype=tf.int64, trainable=False)  # gradient steps done
         self.syncs = tf.Variable(0, dtype=tf.int64, trainable=False)           # target syncs done
         self.epsilon = tf.Variable(1.0, dtype=tf.float64, trainable=False)     # the last one acted with
         self.last_epsilon = 1.0
-        # Seed 003's window of recent raw intrinsic rewards (a ring) and how many were written.
-        self.int_window = tf.Variable(np.zeros(p.int_window), dtype=tf.float64, trainable=False)
-        self.int_written = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # State that changes at every agent step lives in numpy: a tf.Variable read or
+        # assign costs ~0.1-1 ms eagerly, more than the rest of a 1-env step. Its
+        # checkpoint copy (self.saved) is written just before each checkpoint (save_side)
+        # and read back just after a restore (load_side).
+        self.episodes = 0                            # finished episodes
+        self.int_window = np.zeros(p.int_window)     # seed 003's recent raw intrinsic rewards (a ring)
+        self.int_written = 0                         # how many were written into it
+        self.saved = {"episodes": tf.Variable(0, dtype=tf.int64, trainable=False),
+                      "int_window": tf.Variable(self.int_window, dtype=tf.float64, trainable=False),
+                      "int_written": tf.Variable(0, dtype=tf.int64, trainable=False)}
+        self.new_frames = []       # RND input frames since the last update, merged into its statistics there
         self.pending = []          # gradient steps and syncs due, in order; empty after each update
         self.last_next_obs = None  # None after construction and restore: the next observe starts episodes
         self._sums = {}            # reward statistics between updates
@@ -137,7 +144,7 @@ class DQN:
 
     def act(self, obs, step):
         """Batched epsilon-greedy; exploration keyed by (seed, step). Extras: the step."""
-        eps = self.last_epsilon = epsilon(self.p.epsilon, step, int(self.episodes.numpy()))
+        eps = self.last_epsilon = epsilon(self.p.epsilon, step, self.episodes)
         actions = self._act(obs, np.array([self.cfg.seed, step], np.int64), np.float32(eps))
         return actions.numpy(), step
 
@@ -152,13 +159,13 @@ class DQN:
         reset_row = np.asarray(info["reset_row"], bool)
         reward = np.asarray(reward, np.float32)
         self._add_stat("reward_ext", reward[~reset_row])
-        if self.rnd:
-            reward = self._mixed_reward(reward, next_obs, reset_row)
+        # Seed 003 scales the game score by ext_coef (1/500) with or without RND, so an
+        # ablation without RND (--no-rnd) learns from the same extrinsic reward.
+        reward = self._mixed_reward(reward, next_obs, reset_row) if self.rnd else p.ext_coef * reward
         self.replay.add(obs, actions, reward, terminated, truncated, reset_row)
 
-        before = int(self.episodes.numpy())
-        after = before + int(np.sum(info["episode_end"]))
-        self.episodes.assign(after)
+        before = self.episodes
+        after = self.episodes = before + int(np.sum(info["episode_end"]))
         # What falls due in this batched step: syncs first, then training, at each point
         # (seed 001 checks its sync before learning).
         if p.unit == "steps":
@@ -188,6 +195,12 @@ class DQN:
         """Run the gradient steps and target syncs due since the last update, in order;
         returns their mean scalars."""
         p = self.p
+        if self.new_frames:
+            # RND's input statistics take the chunk's frames in one exact merge
+            # (utilities/normalizer.py): the same statistics as merging per step, refreshed
+            # at the update cadence as PPO+RND refreshes them per rollout (seed 003 has none).
+            self.rnd.obs_norm.update(np.concatenate(self.new_frames))
+            self.new_frames = []
         beta = float(prioritized.beta_schedule(step / self.cfg.total_steps, p.beta0))
         sums, count = {}, 0
         pending, self.pending = self.pending, []
@@ -218,20 +231,26 @@ class DQN:
         """Everything of the algorithm that a checkpoint must hold (the replay goes to
         the side files)."""
         out = {"q_online": self.online, "q_target": self.target, "optimizer": self.optimizer,
-               "episodes": self.episodes, "gradient_steps": self.gradient_steps, "syncs": self.syncs,
-               "epsilon": self.epsilon, "int_window": self.int_window, "int_written": self.int_written}
+               "gradient_steps": self.gradient_steps, "syncs": self.syncs, "epsilon": self.epsilon,
+               **self.saved}
         if self.rnd:
             out.update(self.rnd.trackables())
         return out
 
     def save_side(self, folder):
         # Written at update boundaries, when nothing is pending.
-        assert not self.pending, "a checkpoint between updates would lose the pending gradient steps"
+        assert not self.pending and not self.new_frames, "a checkpoint between updates would lose state"
         self.replay.save(folder / REPLAY_FILE)
+        for name, var in self.saved.items():
+            var.assign(getattr(self, name))
 
     def load_side(self, folder):
+        """After a restore: the replay from its side file, the per-step state from the checkpoint."""
         self.replay.load(folder / REPLAY_FILE)
-        self.pending, self.last_next_obs, self._sums = [], None, {}
+        self.episodes = int(self.saved["episodes"].numpy())
+        self.int_window = self.saved["int_window"].numpy()
+        self.int_written = int(self.saved["int_written"].numpy())
+        self.pending, self.new_frames, self.last_next_obs, self._sums = [], [], None, {}
 
     def serving(self):
         """(tf.Module, keras.Model) that export writes: greedy action and Q values."""
@@ -281,20 +300,17 @@ class DQN:
 
     def _mixed_reward(self, reward, next_obs, reset_row):
         """Seed 003: int_coef * clip(standardised intrinsic, int_clip) + ext_coef * extrinsic,
-        the intrinsic reward RND's predictor error on the next observation. Updates RND's
-        input statistics with those observations and the window with the new raw values
-        (not those of auto-reset rows: they are no transitions)."""
+        the intrinsic reward RND's predictor error on the next observation. Keeps those
+        observations for RND's input statistics (merged at the next update) and puts the new
+        raw values in the window (not those of auto-reset rows: they are no transitions)."""
         p = self.p
-        raw = self.rnd.error(next_obs).numpy().astype(np.float64)
-        self.rnd.obs_norm.update(self.rnd.frames(next_obs))
+        raw = self.rnd.raw_rewards(next_obs).numpy().astype(np.float64)
+        self.new_frames.append(np.array(self.rnd.frames(next_obs), copy=True))
         live = raw[~reset_row]
-        window, written = self.int_window.numpy(), int(self.int_written.numpy())
-        size = len(window)
+        window, size = self.int_window, len(self.int_window)
         live = live[-size:]
-        window[(written + np.arange(len(live))) % size] = live
-        written += len(live)
-        self.int_window.assign(window)
-        self.int_written.assign(written)
+        window[(self.int_written + np.arange(len(live))) % size] = live
+        written = self.int_written = self.int_written + len(live)
         intrinsic = standardize_intrinsic(window[:min(written, size)], raw, p.int_clip) if written else raw
         intrinsic = np.where(reset_row, 0.0, intrinsic)
         self._add_stat("reward_int", intrinsic[~reset_row])

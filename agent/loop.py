@@ -98,12 +98,13 @@ def checkpoint_store(folder, cfg, algorithm, state, obs_shape, obs_dtype, num_ac
 
 class Loop:
     def __init__(self, cfg, algorithm, env, folder, checkpoint_every=50, keep_checkpoints=3,
-                 test=None, test_every=10, stop_at_clear=False, after_save=None):
+                 test=None, test_every=10, stop_at_clear=False, stop_at_clear_rate=None, after_save=None):
         """folder: utilities.run_folder.RunFolder. test: an optional callable
         greedy-act -> result dict (agent.evaluation.make_test), run every `test_every`
-        updates; the best episode is kept as a video. after_save: an optional
-        callable (checkpoint path, LoopState) run after each checkpoint (a sweep
-        reports the checkpoint to Ray Tune there)."""
+        updates; the best episode is kept as a video. stop_at_clear_rate=R: stop once a
+        test's clear rate over its random-start episodes reaches R. after_save: an optional
+        callable (checkpoint path, LoopState) run after each checkpoint (a sweep reports
+        the checkpoint to Ray Tune there)."""
         self.cfg, self.algorithm, self.env, self.folder = cfg, algorithm, env, folder
         self.state = LoopState()
         space = env.single_observation_space
@@ -111,6 +112,7 @@ class Loop:
                                             env.single_action_space.n, keep_checkpoints)
         self.checkpoint_every = checkpoint_every
         self.test, self.test_every, self.stop_at_clear = test, test_every, stop_at_clear
+        self.stop_at_clear_rate = stop_at_clear_rate
         self.after_save = after_save
         self.writer = None
 
@@ -168,7 +170,7 @@ class Loop:
         start = last = time.perf_counter()
         update_seconds, last_step = 0.0, step
         episodes, returns, lengths = 0, [], []
-        cleared = gave_up = False
+        cleared = gave_up = rate_reached = False
         bar = tqdm(total=cfg.total_steps, initial=step, unit="step", unit_scale=True,
                    disable=not progress, dynamic_ncols=True)
         running = step < cfg.total_steps and (last_update is None or updates < last_update)
@@ -204,6 +206,8 @@ class Loop:
                     if self.test and updates % self.test_every == 0:
                         stats.update(self.run_test(step))
                         cleared = cleared or stats.get("test_cleared", 0.0) > 0
+                        rate_reached = (self.stop_at_clear_rate is not None
+                                        and stats.get("test_clear_rate", -1.0) >= self.stop_at_clear_rate)
                     if returns:
                         stats.update(episode_return=np.mean(returns), episode_length=np.mean(lengths))
                         returns, lengths = [], []
@@ -218,7 +222,7 @@ class Loop:
                     gave_up = bool(give_up) and updates == give_up[0] and not recent > give_up[1]
                     last, last_step = time.perf_counter(), step
                     running = (step < cfg.total_steps and updates != last_update and not interrupted["set"]
-                               and not (cleared and self.stop_at_clear) and not gave_up)
+                               and not (cleared and self.stop_at_clear) and not gave_up and not rate_reached)
             finally:
                 bar.close()
                 self.writer.flush()
@@ -236,6 +240,7 @@ class Loop:
             "interrupted": interrupted["set"],
             "gave_up": gave_up,
             "cleared": cleared,
+            "clear_rate_reached": rate_reached,
             "best_test": float(state.best_test.numpy()),
         }
 

@@ -17,12 +17,17 @@ def normalize_advantages(adv, mask):
     return (adv - mean) / (std + 1e-8)
 
 
-def policy_terms(logits, actions, old_logp, advantages, mask, clip_range):
-    """Clipped surrogate loss, entropy, approx KL and clip fraction (masked means)."""
+def policy_terms(logits, actions, old_logp, advantages, mask, clip_range, kl_logp=None):
+    """Clipped surrogate loss, entropy, approx KL and clip fraction (masked means).
+
+    kl_logp: the log-probs the KL is measured against, where they are not old_logp's
+    (PTR-PPO's replayed rows: the ratio is pi / b, the KL is against the round's frozen
+    network, seed 002's reference)."""
     logp_all = tf.nn.log_softmax(logits)
     logp = tf.gather(logp_all, actions, batch_dims=1)
     log_ratio = logp - old_logp
     ratio = tf.exp(log_ratio)
+    kl_log_ratio = log_ratio if kl_logp is None else logp - kl_logp
     surrogate = tf.minimum(ratio * advantages,
                            tf.clip_by_value(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages)
     entropy = -tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=-1)
@@ -30,19 +35,22 @@ def policy_terms(logits, actions, old_logp, advantages, mask, clip_range):
         "policy_loss": -masked_mean(surrogate, mask),
         "entropy": masked_mean(entropy, mask),
         # The low-variance k3 estimator of KL(old || new) (Schulman, "Approximating KL").
-        "approx_kl": masked_mean(ratio - 1.0 - log_ratio, mask),
+        "approx_kl": masked_mean(tf.exp(kl_log_ratio) - 1.0 - kl_log_ratio, mask),
         "clip_fraction": masked_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, tf.float32), mask),
     }
 
 
-def value_loss(pred, target, mask, kind="mse"):
-    """0.5 * squared error, or the Huber loss (delta 1) that the Mario presets use."""
+def value_loss(pred, target, mask, kind="mse", weights=None):
+    """0.5 * squared error, or the Huber loss (delta 1) that the Mario presets use; each row
+    scaled by `weights` where given (PTR-PPO's rho_marg, seed 002's reference)."""
     err = pred - target
     if kind == "huber":
         abs_err = tf.abs(err)
         per_row = tf.where(abs_err <= 1.0, 0.5 * tf.square(err), abs_err - 0.5)
     else:
         per_row = 0.5 * tf.square(err)
+    if weights is not None:
+        per_row = per_row * weights
     return masked_mean(per_row, mask)
 
 

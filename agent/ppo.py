@@ -152,10 +152,16 @@ class PPO:
         adv = mb["advantages"]
         if p.norm_adv:
             adv = losses.normalize_advantages(adv, mask)
+        # PTR-PPO's replayed rows (agent/ptr_ppo.py) carry rho_marg, which scales their advantage
+        # and value loss, and the frozen network's log-probs for the KL; on-policy rows neither.
+        weights = mb.get("weights")
+        if weights is not None:
+            adv = adv * weights
         with tf.GradientTape() as tape:
             logits, v_ext, v_int = self.policy(mb["obs"], training=True)
-            out = losses.policy_terms(logits, mb["actions"], mb["logp"], adv, mask, self.clip_range)
-            v_loss = losses.value_loss(v_ext[:, 0], mb["returns_ext"], mask, p.value_loss)
+            out = losses.policy_terms(logits, mb["actions"], mb["logp"], adv, mask, self.clip_range,
+                                      mb.get("kl_logp"))
+            v_loss = losses.value_loss(v_ext[:, 0], mb["returns_ext"], mask, p.value_loss, weights)
             if self.rnd:
                 v_loss += losses.value_loss(v_int[:, 0], mb["returns_int"], mask, p.value_loss)
             loss = out["policy_loss"] - p.ent_coef * out["entropy"] + p.vf_coef * v_loss

@@ -90,6 +90,12 @@ def measure(cls, capacity, num_envs, seconds, rng, pool):
         buf.add(obs[next(calls) % len(obs)], zeros_a, zeros_r, flags, flags, flags)
 
     row = {"fill s": fill_s, "add/s": rate(add, seconds, num_envs), "len": len(buf)}
+    if capacity == 100_000:
+        # What a run folder holds for it: the checkpoint's side file of a full replay.
+        with tempfile.TemporaryDirectory() as folder:
+            path = pathlib.Path(folder) / "replay.npz"
+            buf.save(path)
+            print(f"  {cls.kind} replay side file at 100k transitions: {path.stat().st_size / 2**30:.3f} GiB on disk")
     for batch in (32, 128):
         if cls is PrioritizedReplay:
             row[f"sample/s B={batch}"] = rate(lambda: buf.sample(batch, rng, 0.5), seconds,

@@ -38,6 +38,7 @@ from utilities.run_folder import RunFolder
     (["--algo", "ddqn", "--game", "deepsea", "--buffer-size", "20"], "buffer_size 20 is too small for 8 envs"),
     (["--game", "cartpole", "--buffer-size", "1000"], "--buffer-size is for the value-based algorithms"),
     (["--algo", "ppo-rnd", "--no-prioritized"], "--no-prioritized is for the value-based algorithms"),
+    (["--algo", "ddqn", "--game", "cartpole", "--no-rnd"], "--no-rnd is for the algorithms with RND"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, bad):
     result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
@@ -130,3 +131,30 @@ def test_a_run_config_with_a_bad_batch_size_is_refused_on_resume(tmp_path):
     flag = run_cli("train", "--resume", str(run_dir), "--buffer-size", "100", cwd=tmp_path)
     assert one_line_error(flag, "--buffer-size cannot change on --resume"), flag.stderr
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*")) == before
+
+
+def test_no_rnd_runs_the_rnd_preset_without_rnd():
+    from agent import presets
+    from agent.cli import without_rnd
+
+    cfg = without_rnd(RunConfig.from_preset(presets.preset("ddqn-rnd", "atari", "gravitar"), game="gravitar",
+                                            algo="ddqn-rnd")).validate()
+    # Seed 003's settings (per-episode cadence, dueling, prioritised, 1/500 score scale), no RND.
+    p = cfg.params
+    assert (cfg.algo, p.rnd, p.unit, p.dueling, p.prioritized, p.ext_coef) == ("ddqn", None, "episodes", True, True,
+                                                                                1 / 500)
+    ppo = without_rnd(RunConfig.from_preset(presets.preset("ppo-rnd", "atari", "freeway"), game="freeway",
+                                            algo="ppo-rnd")).validate()
+    assert (ppo.algo, ppo.params.rnd, ppo.params.learning_rate) == ("ppo", None, 2.5e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--game", "mario", "--stop-at-clear-rate", "1.5"], "--stop-at-clear-rate: must be a number in (0, 1], got '1.5'"),
+    (["--game", "mario", "--stop-at-clear-rate", "0"], "--stop-at-clear-rate: must be a number in (0, 1]"),
+    (["--game", "cartpole", "--stop-at-clear-rate", "0.5"], "--stop-at-clear-rate is for games that report clears"),
+    (["--game", "mario", "--stop-at-clear-rate", "0.5", "--clear-episodes", "0"], "--clear-episodes must be > 0"),
+])
+def test_bad_stop_at_clear_rate_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert one_line_error(result, message), result.stderr
+    assert list(tmp_path.iterdir()) == []

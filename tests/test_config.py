@@ -73,3 +73,18 @@ def test_dqn_config_round_trips_and_owns_its_preset_values():
     assert RunConfig.from_json(cfg.to_json()) == cfg
     cfg.params.epsilon["start"] = 0.0
     assert preset["epsilon"]["start"] == 0.5            # the preset is untouched
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"memory_size": 8}, "memory_size 8 cannot hold off_policy_start x num_envs = 16 trajectories"),
+    ({"off_epochs": 0}, "off_epochs must be a positive integer, got 0"),
+    ({"eps_marg": 1.0}, "eps_marg must lie in"),
+    ({"alpha": -1.0}, "alpha must be >= 0"),
+    ({"num_minibatches": 5}, "num_minibatches 5 must divide"),
+])
+def test_ptr_ppo_validate_names_the_bad_value(change, message):
+    cfg = RunConfig.from_preset(presets.preset("ptr-ppo", "deepsea"), game="deepsea", algo="ptr-ppo")
+    for key, value in change.items():
+        setattr(cfg.params, key, value)
+    with pytest.raises(ValueError, match=message):
+        cfg.validate()

@@ -156,7 +156,7 @@ def test_per_episode_cadence_of_seed_003():
     assert dqn.pending == [10]
     feed(dqn, random_rows(6, rng, ends={1, 4}), first_step=6)
     # Episode 2 ends: sync, then its 10 steps; episode 3: 10 more (merged).
-    assert dqn.pending == [10, SYNC, 20] and int(dqn.episodes.numpy()) == 3
+    assert dqn.pending == [10, SYNC, 20] and dqn.episodes == 3
 
 
 def test_burn_in_reports_an_evaluated_loss_without_learning():
@@ -230,9 +230,21 @@ def test_rnd_reward_is_seed_003s_mix_of_standardised_intrinsic_and_extrinsic():
         intrinsic = np.where(reset_row, 0.0, np.clip((raw - w.mean()) / w.std(), -5, 5) if w.std() else raw)
         np.testing.assert_allclose(dqn.replay.rewards[:, t], 2.0 * intrinsic + 0.5 * ext, rtol=1e-4, atol=1e-6)
         raws.append(raw)
-    assert int(dqn.int_written.numpy()) == 5
-    # The input statistics saw every next observation.
-    assert dqn.rnd.obs_norm.count.numpy() == pytest.approx(6, abs=1e-3)
+    assert dqn.int_written == 5
+    # The input statistics take every next observation at the next update, in one merge.
+    assert dqn.rnd.obs_norm.count.numpy() == pytest.approx(0, abs=1e-3)
+    frames = np.concatenate(obs[1:])
+    dqn.pending = []
+    dqn.update(6)
+    assert dqn.rnd.obs_norm.count.numpy() == pytest.approx(6, abs=1e-3) and not dqn.new_frames
+    np.testing.assert_allclose(dqn.rnd.obs_norm.mean.numpy(), frames.mean(0), rtol=1e-3, atol=1e-4)
+
+
+def test_without_rnd_the_replay_stores_the_scaled_extrinsic_reward():
+    # Seed 003's 1/500 score scale holds for its ablation without RND too (--no-rnd).
+    dqn = make_dqn(ext_coef=1 / 500)
+    feed(dqn, [(0, 1, 250.0, False, False, False), (1, 0, -500.0, True, False, False)])
+    np.testing.assert_allclose(dqn.replay.rewards[0, :2], [0.5, -1.0])
 
 
 @pytest.mark.slow

@@ -50,13 +50,22 @@ def test_exported_policy_loads_without_the_package_and_plays(tmp_path):
 
 
 @pytest.mark.slow
-def test_export_command_rewrites_a_runs_export(tmp_path):
-    assert run_cli("train", "--game", "cartpole", "--steps", "512", "--run-dir", "logs/cp", "--no-progress",
-                   cwd=tmp_path).returncode == 0
+@pytest.mark.parametrize("algo, output", [("ppo", "logits"), ("ddqn", "q_values")])
+def test_export_command_rewrites_a_runs_export_that_plays(tmp_path, algo, output):
+    assert run_cli("train", "--game", "cartpole", "--algo", algo, "--steps", "512", "--run-dir", "logs/cp",
+                   "--no-progress", cwd=tmp_path).returncode == 0
     result = run_cli("export", "logs/cp", "--out", "elsewhere/cp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    card = json.loads((tmp_path / "elsewhere" / "cp" / "policy.json").read_text())
-    assert card["algo"] == "ppo" and card["steps_trained"] == 512 and card["obs_shape"] == [4]
+    model = tmp_path / "elsewhere" / "cp"
+    card = json.loads((model / "policy.json").read_text())
+    assert card["algo"] == algo and card["steps_trained"] == 512 and card["obs_shape"] == [4]
+    import tensorflow as tf
+    out = tf.saved_model.load(str(model))(np.zeros((2, 4), np.float32))
+    assert out[output].shape == (2, 2) and out["action"].numpy().tolist() == np.argmax(out[output], -1).tolist()
+    played = run_cli("play", str(model), "--episodes", "2", "--json", cwd=tmp_path)
+    episodes = [json.loads(line) for line in played.stdout.strip().splitlines()]
+    assert played.returncode == 0 and [e["episode"] for e in episodes] == [1, 2], played.stderr[-2000:]
+    assert all(1 <= e["length"] <= 500 for e in episodes)
     refused = run_cli("export", "logs/cp", "--out", "/etc/hostname/cp", cwd=tmp_path)
     assert one_line_error(refused, "is a file, not a folder"), refused.stderr
 

@@ -167,3 +167,23 @@ def test_nan_in_a_real_algorithm_stops_the_run(tmp_path, algo):
         loop.train(progress=False)
     assert loop.checkpoints.latest.endswith("ckpt-2")
     loop.close()
+
+
+def test_stop_at_clear_rate_ends_the_run_at_the_first_test_that_reaches_it(tmp_path):
+    rates = [0.0, 0.25, 0.5, 1.0]
+
+    def test(act):   # a scripted test whose random-start clear rate rises 0, 0.25, 0.5, 1
+        test.calls += 1
+        return {"return": 1.0, "length": 5, "frames": [], "clear_rate": rates[test.calls - 1]}
+    test.calls = 0
+    loop = scripted_loop(tmp_path, steps=400, test=test, test_every=1, stop_at_clear_rate=0.5)
+    summary = loop.train(progress=False)
+    loop.close()
+    assert summary["clear_rate_reached"] and summary["updates"] == 3 and not summary["cleared"]
+    assert [v for _, v in read_scalars(tmp_path)["test/clear_rate"]] == [0.0, 0.25, 0.5]
+    # Unset, the same tests never stop the run early.
+    test.calls, rates[:] = 0, [1.0] * 10
+    loop = scripted_loop(tmp_path / "off", steps=24, test=test, test_every=1)
+    summary = loop.train(progress=False)
+    loop.close()
+    assert not summary["clear_rate_reached"] and summary["updates"] == 6

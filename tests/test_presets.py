@@ -42,3 +42,17 @@ def test_value_based_rows_follow_their_seeds():
     for algo in ("ddqn", "ddqn-rnd"):
         row = presets.preset(algo, "deepsea")
         assert row["update_every"] % (21 * row["num_envs"]) == 0 and row["min_replay"] <= row["update_every"]
+
+
+def test_ptr_ppo_mario_rows_follow_seed_002():
+    gamma_099 = {"1-3", "3-3", "3-4", "4-2", "4-3", "4-4", "5-3", "5-4", "6-3", "6-4", "7-4", "8-4"}
+    for stage in presets.MARIO_PPO_STAGES:
+        row = presets.preset("ptr-ppo", "mario", "mario", stage)
+        minibatch = row["num_envs"] * row["rollout_steps"] // row["num_minibatches"]
+        assert minibatch == (256 if stage in ("8-1", "8-4") else 64), stage
+        assert row["gamma"] == (0.99 if stage in gamma_099 else 0.9), stage
+        assert (row["num_envs"], row["rollout_steps"], row["epochs"], row["off_epochs"], row["gae_lambda"],
+                row["learning_rate"], row["target_kl"], row["clip_range"], row["max_grad_norm"], row["vf_coef"],
+                row["ent_coef"], row["value_loss"], row["alpha"], row["priority_eps"], row["eps_marg"],
+                row["memory_size"], row["norm_adv"]) == (16, 512, 2, 8, 0.95, 7e-5, 0.05, 0.2, 0.5, 0.5, 0.01,
+                                                         "huber", 0.7, 0.01, 0.2, 256, False), stage

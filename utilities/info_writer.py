@@ -39,6 +39,23 @@ TAGS = {
     "replay_fill": "train/replay_fill",
     "beta": "train/beta",
     "gradient_steps": "train/gradient_steps",
+    # PPO with prioritised trajectory replay (agent/ptr_ppo.py): the replayed passes, the
+    # truncated trace weight rho_marg, the trajectory priorities (leaf values p^alpha).
+    "off_policy_share": "ptr/off_policy_share",
+    "off_gradient_steps": "ptr/off_gradient_steps",
+    "off_loss": "ptr/off_loss",
+    "off_policy_loss": "ptr/off_policy_loss",
+    "off_value_loss": "ptr/off_value_loss",
+    "off_entropy": "ptr/off_entropy",
+    "off_approx_kl": "ptr/off_approx_kl",
+    "off_clip_fraction": "ptr/off_clip_fraction",
+    "rho_marg_mean": "ptr/rho_marg_mean",
+    "rho_marg_low": "ptr/rho_marg_below_0.05",
+    "rho_marg_high": "ptr/rho_marg_above_1.5",
+    "priority_mean": "ptr/priority_mean",
+    "priority_min": "ptr/priority_min",
+    "priority_max": "ptr/priority_max",
+    "memory_fill": "ptr/memory_fill",
 }
 
 

@@ -131,6 +131,15 @@ def _read_npy_into(zf, name, out=None):
     return out
 
 
+def check_saved_config(zf, config, owner):
+    """ValueError unless the "config_" arrays saved in the .npz `zf` equal `config`."""
+    for key, mine in config.items():
+        theirs = _read_npy_into(zf, "config_" + key)
+        if theirs.shape != mine.shape or not np.all(theirs == mine):
+            raise ValueError(f"checkpoint {key}={theirs.tolist()} does not match this "
+                             f"{owner}'s {key}={mine.tolist()}")
+
+
 def atomic_savez(path, arrays):
     """Write an uncompressed .npz so that `path` is either the old file or the complete new
     one, never a torn write: temp file in the same folder (same filesystem, so the rename is
@@ -476,11 +485,7 @@ class ReplayBuffer:
         """Restore what save() wrote into this buffer (same configuration required). Big
         arrays are read in place, so loading never holds two copies of the frames."""
         with zipfile.ZipFile(path) as zf:
-            for key, mine in self._config().items():
-                theirs = _read_npy_into(zf, "config_" + key)
-                if theirs.shape != mine.shape or not np.all(theirs == mine):
-                    raise ValueError(f"checkpoint {key}={theirs.tolist()} does not match this "
-                                     f"buffer's {key}={mine.tolist()}")
+            check_saved_config(zf, self._config(), "buffer")
             state = self._state()
             for name in ("count", "num_valid"):
                 state.pop(name)
