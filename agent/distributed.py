@@ -396,6 +396,9 @@ def _clears(run_dir):
     """('yes'/'no', last clear rate) from a Mario run's test summaries; '-' before its first test."""
     if not any(pathlib.Path(run_dir).glob("events.out.tfevents.*")):
         return "-", "-"
+    from agent.cli import import_tensorflow_quietly   # the event reader loads TensorFlow
+
+    import_tensorflow_quietly()
     from utilities.events import read_scalars
 
     scalars = read_scalars(run_dir)
