@@ -295,6 +295,9 @@ def train_one(args):
 
     if not args.resume:
         cfg.precision = precision.resolve(args.precision or "auto")
+        caution = precision.warning(cfg.precision)
+        if caution:
+            print(caution, file=sys.stderr)
     test_every = args.test_every or game.tests.every
     clear_episodes = game.tests.clear_episodes if args.clear_episodes is None else args.clear_episodes
     test_envs, test = [], None
