@@ -198,21 +198,6 @@ def without_rnd(cfg):
     return cfg
 
 
-def check_replay_fits(cfg, space):
-    """ValueError (one line, both sizes) when a value-based run's replay memory would not
-    fit in the memory available now: checked before TensorFlow loads and anything is written."""
-    from agent.config import value_based
-    from utilities.replay import PrioritizedReplay, ReplayBuffer
-
-    if value_based(cfg.algo):
-        replay = PrioritizedReplay if cfg.params.prioritized else ReplayBuffer
-        replay.ensure_fits(cfg.params.buffer_size, cfg.num_envs, space.shape, space.dtype)
-    if cfg.algo == "ptr-ppo":
-        from utilities.trajectory_memory import TrajectoryMemory
-
-        TrajectoryMemory.ensure_fits(cfg.params.memory_size, cfg.params.rollout_steps, space.shape, space.dtype)
-
-
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
     from agent.config import RunConfig
@@ -276,12 +261,12 @@ def train_one(args):
             return fail("train", f"--stop-at-clear-rate is for games that report clears (mario), not {cfg.game!r}")
         if args.clear_episodes == 0:
             return fail("train", "--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
-    # The env comes first: its observation sizes the replay memory, checked before
-    # TensorFlow loads and before the run folder is written.
+    # The env comes first: its observation sizes a replay or trajectory memory, checked
+    # before TensorFlow loads and before the run folder is written.
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env)
     space = env.single_observation_space
     try:
-        check_replay_fits(cfg, space)
+        cfg.params.ensure_fits(cfg.num_envs, space.shape, space.dtype)
     except ValueError as err:
         env.close()
         return fail("train", err)
