@@ -233,21 +233,6 @@ def without_rnd(cfg):
     return cfg
 
 
-def check_replay_fits(cfg, space):
-    """ValueError (one line, both sizes) when a value-based run's replay memory would not
-    fit in the memory available now: checked before TensorFlow loads and anything is written."""
-    from agent.config import value_based
-    from utilities.replay import PrioritizedReplay, ReplayBuffer
-
-    if value_based(cfg.algo):
-        replay = PrioritizedReplay if cfg.params.prioritized else ReplayBuffer
-        replay.ensure_fits(cfg.params.buffer_size, cfg.num_envs, space.shape, space.dtype)
-    if cfg.algo == "ptr-ppo":
-        from utilities.trajectory_memory import TrajectoryMemory
-
-        TrajectoryMemory.ensure_fits(cfg.params.memory_size, cfg.params.rollout_steps, space.shape, space.dtype)
-
-
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
     from agent.config import RunConfig
@@ -313,13 +298,13 @@ def train_one(args, after_save=None):
             return fail("train", f"--stop-at-clear-rate is for games that report clears (mario), not {cfg.game!r}")
         if args.clear_episodes == 0:
             return fail("train", "--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
-    # The env comes first: its observation sizes the replay memory, checked before
-    # TensorFlow loads and before the run folder is written.
+    # The env comes first: its observation sizes a replay or trajectory memory, checked
+    # before TensorFlow loads and before the run folder is written.
     cpus = envs.cpu_settings(cfg.game, args.cpus, cfg.num_envs) if args.cpus else {}
     env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env, **cpus)
     space = env.single_observation_space
     try:
-        check_replay_fits(cfg, space)
+        cfg.params.ensure_fits(cfg.num_envs, space.shape, space.dtype)
     except ValueError as err:
         env.close()
         return fail("train", err)
@@ -335,6 +320,9 @@ def train_one(args, after_save=None):
         set_tensorflow_threads(args.cpus)
     if not args.resume:
         cfg.precision = precision.resolve(args.precision or "auto")
+        caution = precision.warning(cfg.precision)
+        if caution:
+            print(caution, file=sys.stderr)
     test_every = args.test_every or game.tests.every
     clear_episodes = game.tests.clear_episodes if args.clear_episodes is None else args.clear_episodes
     test_envs, test = [], None

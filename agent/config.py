@@ -41,6 +41,10 @@ class PPOConfig:
     int_coef: float = 1.0
     rnd: RNDConfig | None = None
 
+    def ensure_fits(self, num_envs, obs_shape, obs_dtype):
+        """ValueError (one line) when the run's memory would not fit in free memory: the
+        rollout is small; algorithms with a replay override this."""
+
     def validate(self, num_envs):
         _positive(self, "rollout_steps", "num_minibatches", "epochs")
         _one_of(self, "value_loss", ("mse", "huber"))
@@ -63,6 +67,11 @@ class PTRPPOConfig(PPOConfig):
     priority_eps: float = 0.01
     eps_marg: float = 0.2             # rho_marg = min(1 - eps, rho) + max(0, (rho - (1 - eps)) / rho) (paper)
     stratified: bool = True           # a draw per equal slice of the priority mass (seed 002) or i.i.d.
+
+    def ensure_fits(self, num_envs, obs_shape, obs_dtype):
+        from utilities.trajectory_memory import TrajectoryMemory
+
+        TrajectoryMemory.ensure_fits(self.memory_size, self.rollout_steps, obs_shape, obs_dtype)
 
     def validate(self, num_envs):
         super().validate(num_envs)
@@ -135,6 +144,12 @@ class DQNConfig:
         # Presets are shared dicts: a config owns copies of its mutable fields.
         self.hidden = list(self.hidden)
         self.epsilon = dict(self.epsilon)
+
+    def ensure_fits(self, num_envs, obs_shape, obs_dtype):
+        from utilities.replay import PrioritizedReplay, ReplayBuffer
+
+        replay = PrioritizedReplay if self.prioritized else ReplayBuffer
+        replay.ensure_fits(self.buffer_size, num_envs, obs_shape, obs_dtype)
 
     def validate(self, num_envs):
         _positive(self, "buffer_size", "batch_size", "n_step", "train_period", "gradient_steps",

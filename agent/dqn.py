@@ -99,11 +99,10 @@ class DQN:
         else:
             self.replay = ReplayBuffer(p.buffer_size, cfg.num_envs, self.obs_shape, obs_dtype,
                                        n_step=p.n_step, gamma=p.gamma)
-        # Checkpointed counters; epsilon is derived from them and kept for inspection.
+        # Checkpointed counters (epsilon is derived from the step and episode counts).
         self.gradient_steps = tf.Variable(0, dtype=tf.int64, trainable=False)  # gradient steps done
         self.syncs = tf.Variable(0, dtype=tf.int64, trainable=False)           # target syncs done
-        self.epsilon = tf.Variable(1.0, dtype=tf.float64, trainable=False)     # the last one acted with
-        self.last_epsilon = 1.0
+        self.last_epsilon = 1.0                                                # the last one acted with, logged
         # State that changes at every agent step lives in numpy: a tf.Variable read or
         # assign costs ~0.1-1 ms eagerly, more than the rest of a 1-env step. Its
         # checkpoint copy (self.saved) is written just before each checkpoint (save_side)
@@ -217,7 +216,6 @@ class DQN:
             stats = {k: float(v) / count for k, v in sums.items()}
         else:
             stats = self.evaluate(step)
-        self.epsilon.assign(self.last_epsilon)
         stats.update(gradient_steps=count, epsilon=self.last_epsilon,
                      replay_fill=len(self.replay) / self.replay.capacity, **self._take_stats())
         if p.prioritized:
@@ -231,7 +229,7 @@ class DQN:
         """Everything of the algorithm that a checkpoint must hold (the replay goes to
         the side files)."""
         out = {"q_online": self.online, "q_target": self.target, "optimizer": self.optimizer,
-               "gradient_steps": self.gradient_steps, "syncs": self.syncs, "epsilon": self.epsilon,
+               "gradient_steps": self.gradient_steps, "syncs": self.syncs,
                **self.saved}
         if self.rnd:
             out.update(self.rnd.trackables())

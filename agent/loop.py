@@ -68,20 +68,28 @@ class LoopState(tf.Module):
         # Best mean return of the recent window, seen at an update's end; best test return.
         self.best_return = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
         self.best_test = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
-        # Returns of the last RECENT episodes, NaN where none yet.
-        self.recent = tf.Variable(np.full(RECENT, np.nan), dtype=tf.float64, trainable=False)
+        # Returns of the last RECENT episodes, NaN where none yet: live in numpy (episodes end
+        # at many steps, and an eager tf.Variable assign costs more than the rest of a step),
+        # copied into the checkpoint's Variable by sync_for_save and back by sync_after_restore.
+        self.recent_returns = np.full(RECENT, np.nan)
+        self.recent = tf.Variable(self.recent_returns, dtype=tf.float64, trainable=False)
 
     def trackables(self):
         return {"step": self.step, "update": self.updates, "best_return": self.best_return,
                 "best_test": self.best_test, "recent_returns": self.recent}
 
     def add_episodes(self, returns):
-        self.recent.assign(np.concatenate([self.recent.numpy(), returns])[-RECENT:])
+        self.recent_returns = np.concatenate([self.recent_returns, returns])[-RECENT:]
+
+    def sync_for_save(self):
+        self.recent.assign(self.recent_returns)
+
+    def sync_after_restore(self):
+        self.recent_returns = self.recent.numpy()
 
     @property
     def mean_recent_return(self):
-        recent = self.recent.numpy()
-        recent = recent[~np.isnan(recent)]
+        recent = self.recent_returns[~np.isnan(self.recent_returns)]
         return float(recent.mean()) if len(recent) else float("nan")
 
 
@@ -118,9 +126,12 @@ class Loop:
 
     def restore(self):
         """Continue from the run's latest checkpoint (see CheckpointStore.restore)."""
-        return self.checkpoints.restore()
+        path = self.checkpoints.restore()
+        self.state.sync_after_restore()
+        return path
 
     def save(self):
+        self.state.sync_for_save()
         path = self.checkpoints.save(int(self.state.updates.numpy()))
         if self.after_save is not None:
             self.after_save(path, self.state)

@@ -34,7 +34,8 @@ def policy_terms(logits, actions, old_logp, advantages, mask, clip_range, kl_log
     return {
         "policy_loss": -masked_mean(surrogate, mask),
         "entropy": masked_mean(entropy, mask),
-        # The low-variance k3 estimator of KL(old || new) (Schulman, "Approximating KL").
+        # The low-variance k3 estimator of KL(old || new) (Schulman, "Approximating KL"); old is the
+        # behaviour policy, or with kl_logp the network frozen for the round (PTR-PPO's replayed rows).
         "approx_kl": masked_mean(tf.exp(kl_log_ratio) - 1.0 - kl_log_ratio, mask),
         "clip_fraction": masked_mean(tf.cast(tf.abs(ratio - 1.0) > clip_range, tf.float32), mask),
     }

@@ -22,8 +22,23 @@ def resolve(choice):
     """"auto" -> "bf16" on a GPU or a CPU with native bf16, else "float32"."""
     if choice != "auto":
         return choice
+    return "bf16" if native_bf16() else "float32"
+
+
+def native_bf16():
+    """Does this machine do bf16 maths in hardware (a GPU, or a CPU with AVX-512 BF16 / AMX)?"""
     if cpu_has_native_bf16():
-        return "bf16"
+        return True
     import tensorflow as tf
 
-    return "bf16" if tf.config.list_physical_devices("GPU") else "float32"
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def warning(choice):
+    """A one-line caution when bf16 was asked for where it is emulated, else None."""
+    if choice == "bf16" and not native_bf16():
+        # Measured on an AVX2-only AMD EPYC (2 cores): a batch-256 Adam step of the Nature
+        # CNN took 4.6 s in bf16 against 0.65 s in float32.
+        return ("warning: this machine has no native bf16 (no GPU, no AVX-512 BF16 or AMX): bf16 is emulated "
+                "and several times slower than float32 here")
+    return None

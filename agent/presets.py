@@ -161,8 +161,11 @@ CLASSIC_DQN = {
     "unit": "steps", "train_period": 256, "gradient_steps": 128, "target_period": 256, "update_every": 256,
     "epsilon": {"kind": "linear", "start": 1.0, "end": 0.04, "steps": 8_000}, "env": {},
 }
-CLASSIC_DQN_RND = {**CLASSIC_DQN, "dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4,
-                   "priority_eps": 1e-6, "ext_coef": 1.0, "int_coef": 0.1, "int_window": 1_000, "int_clip": 5.0,
+# Seed 003's additions to Double DQN: the dueling head, proportional prioritised replay
+# (Schaul et al.'s alpha 0.6, beta 0.4 -> 1) and its intrinsic-reward standardisation.
+DUELING_PER_RND = {"dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4, "priority_eps": 1e-6,
+                   "int_window": 1_000, "int_clip": 5.0}
+CLASSIC_DQN_RND = {**CLASSIC_DQN, **DUELING_PER_RND, "ext_coef": 1.0, "int_coef": 0.1,
                    "rnd": {**RND, "warmup_steps": 256}}
 # Deep Sea 20: 8 envs, updates every 42 x 8 agent steps, the length of two episodes
 # (20 steps + the auto-reset row), so every update ends with all envs back at the start
@@ -174,14 +177,11 @@ DEEP_SEA_DQN = {
     "unit": "steps", "train_period": 8, "gradient_steps": 1, "target_period": 336, "update_every": 336,
     "epsilon": {"kind": "linear", "start": 1.0, "end": 0.01, "steps": 5_000}, "env": {},
 }
-DEEP_SEA_DQN_RND = {**DEEP_SEA_DQN, "dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4,
-                    "priority_eps": 1e-6, "ext_coef": 1.0, "int_coef": 0.1, "int_window": 1_000, "int_clip": 5.0,
+DEEP_SEA_DQN_RND = {**DEEP_SEA_DQN, **DUELING_PER_RND, "ext_coef": 1.0, "int_coef": 0.1,
                     "rnd": {**RND, "warmup_steps": 42}}
 # Mario with RND: seed 001's settings with seed 003's dueling head, prioritised replay
 # and reward mixing (a starting point; no seed trains Mario this way).
-MARIO_DQN_RND = {**MARIO_DQN, "dueling": True, "prioritized": True, "alpha": 0.6, "beta0": 0.4,
-                 "priority_eps": 1e-6, "ext_coef": 1 / 500, "int_coef": 1 / 500, "int_window": 1_000,
-                 "int_clip": 5.0, "rnd": RND}
+MARIO_DQN_RND = {**MARIO_DQN, **DUELING_PER_RND, "ext_coef": 1 / 500, "int_coef": 1 / 500, "rnd": RND}
 
 # (algorithm, kind of env) -> preset; kinds come from the game registry (envs.games).
 BY_KIND = {

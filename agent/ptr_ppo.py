@@ -42,7 +42,8 @@ class PTRPPO(PPO):
         """cfg: agent.config.RunConfig with PTRPPOConfig params."""
         super().__init__(cfg, obs_shape, obs_dtype, num_actions)
         p = self.p
-        # The round's frozen copy: rebuilt from the policy at every update, so never checkpointed.
+        # The round's frozen copy: built once, its weights copied from the policy at the start of
+        # every round, so never checkpointed.
         self.frozen = networks.actor_critic(self.obs_shape, self.num_actions, obs_dtype, p.network, cfg.precision)
         self.frozen.trainable = False
         self.memory = TrajectoryMemory(p.memory_size, p.rollout_steps, self.obs_shape, obs_dtype, p.alpha,

@@ -6,25 +6,24 @@ Time-major [T, B] arrays: T steps of B replayed trajectories.
 
 import numpy as np
 
-# The reference clamps the product at 1e15 (A.2 step 3): a long run of ratios > 1 must not
-# overflow; rho_marg is saturated near 2 - eps long before.
-RHO_MAX = 1e15
+# The reference keeps the running product below 1e100 (a long run of ratios > 1 must not
+# overflow) and clamps the weight it returns at 1e15 (A.2 step 3); rho_marg is saturated
+# near 2 - eps long before either.
+RUNNING_MAX, RHO_MAX = 1e100, 1e15
 
 
-def trace_weights(ratios, dones, valid=None):
+def trace_weights(ratios, dones, valid):
     """rho_t = (pi_old / b)_t x (1 if done_t else rho_{t+1}), rho = 1 past the window's end:
     the product of the ratios from t FORWARD to the end of t's episode segment (or of the
     window), the paper's truncated multistep weight as the reference computes it (A.2 step 3).
     Rows that are no transition (valid False: auto-reset rows) count as ratio 1. float64."""
-    ratios = np.asarray(ratios, np.float64)
-    if valid is not None:
-        ratios = np.where(valid, ratios, 1.0)
+    ratios = np.where(valid, np.asarray(ratios, np.float64), 1.0)
     dones = np.asarray(dones, bool)
     rho = np.empty_like(ratios)
     running = np.ones(ratios.shape[1:])
     for t in reversed(range(ratios.shape[0])):
-        running = np.minimum(ratios[t] * np.where(dones[t], 1.0, running), RHO_MAX)
-        rho[t] = running
+        running = np.minimum(ratios[t] * np.where(dones[t], 1.0, running), RUNNING_MAX)
+        rho[t] = np.minimum(running, RHO_MAX)
     return rho
 
 

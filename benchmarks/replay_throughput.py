@@ -33,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from utilities import replay  # noqa: E402
+from benchmarks.timing import Stopwatch, freeway_env_only  # noqa: E402
 from utilities.replay import PrioritizedReplay, ReplayBuffer  # noqa: E402
 
 ATARI = (4, 84, 84)
@@ -110,34 +111,6 @@ def measure(cls, capacity, num_envs, seconds, rng, pool):
     return row
 
 
-class Stopwatch:
-    """Wraps a callable and adds up the seconds spent inside it."""
-
-    def __init__(self, fn):
-        self.fn, self.seconds = fn, 0.0
-
-    def __call__(self, *args):
-        start = time.perf_counter()
-        out = self.fn(*args)
-        self.seconds += time.perf_counter() - start
-        return out
-
-
-def freeway_env_only(num_envs, steps=2000):
-    import envs
-    from agent import presets
-
-    env = envs.make("freeway", num_envs, 0, **presets.preset("ddqn", "atari")["env"])
-    env.reset()
-    actions = np.random.default_rng(0).integers(3, size=(steps, num_envs))
-    start = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    seconds = time.perf_counter() - start
-    env.close()
-    return steps * num_envs / seconds
-
-
 def freeway_dqn(updates, num_envs, prioritized=False):
     """Agent steps/s of the real loop (ddqn Atari preset) over `updates` updates after the
     burn-in and one untimed update (tf.function tracing), and the shares of wall time."""
@@ -175,7 +148,9 @@ def freeway_dqn(updates, num_envs, prioritized=False):
 def dqn_table(updates, num_envs):
     print(f"\nDQN training on Freeway: {num_envs} envs, batch 32 every 4 agent steps, {updates} timed "
           f"updates of 1,000 agent steps after the burn-in and one untimed")
-    env_sps = freeway_env_only(num_envs)
+    from agent import presets
+
+    env_sps = freeway_env_only(num_envs, presets.preset("ddqn", "atari")["env"])
     print(f"{'run':<16}{'steps/s':>9}{'x env-only':>12}{'ms/grad':>9}{'gradient':>10}{'env':>7}"
           f"{'acting':>8}{'other':>7}")
     print(f"{'env only':<16}{env_sps:>9.0f}{1.0:>12.2f}")

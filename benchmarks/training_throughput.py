@@ -17,42 +17,15 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 import envs  # noqa: E402
 from agent import presets  # noqa: E402
 from agent.config import RunConfig, learner_class  # noqa: E402
 from agent.loop import Loop  # noqa: E402
+from benchmarks.timing import Stopwatch, freeway_env_only  # noqa: E402
 from utilities.run_folder import RunFolder  # noqa: E402
 
 FREEWAY = dict(num_envs=8, rollout_steps=128, epochs=4, num_minibatches=4)
 CASES = [("freeway", "ppo", None, FREEWAY), ("freeway", "ppo-rnd", None, FREEWAY), ("mario", "ppo", "1-1", {})]
-
-
-class Stopwatch:
-    """Wraps a callable and adds up the seconds spent inside it."""
-
-    def __init__(self, fn):
-        self.fn, self.seconds = fn, 0.0
-
-    def __call__(self, *args):
-        start = time.perf_counter()
-        out = self.fn(*args)
-        self.seconds += time.perf_counter() - start
-        return out
-
-
-def env_only(steps, num_envs=8):
-    env = envs.make("freeway", num_envs, 0, **presets.preset("ppo", "atari")["env"])
-    env.reset()
-    rng = np.random.default_rng(0)
-    actions = rng.integers(3, size=(steps, num_envs))
-    start = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    seconds = time.perf_counter() - start
-    env.close()
-    return steps * num_envs / seconds
 
 
 def training(game, algo, stage, settings, updates, precision):
@@ -92,7 +65,7 @@ def main():
     args = parser.parse_args()
     precisions = args.precisions.split(",")
     print(f"{args.updates} (Freeway) / {args.mario_updates} (Mario) timed updates after one untimed, "
-          f"{args.rounds} round(s), medians; Freeway env only: {env_only(2000):.0f} steps/s")
+          f"{args.rounds} round(s), medians; Freeway env only: {freeway_env_only(8, presets.preset('ppo', 'atari')['env']):.0f} steps/s")
     print(f"{'case':<26}{'steps/s':>9}{'x base':>8}{'gradient':>10}{'env':>7}{'acting':>8}{'other':>7}{'overhead':>10}")
     for game, algo, stage, settings in CASES:
         updates = args.mario_updates if game == "mario" else args.updates

@@ -19,29 +19,31 @@ GAMES = {
     "freeway": ("Freeway: PPO+RND (and PPO) on EnvPool Atari", '''game = "freeway"
 algo = "ppo-rnd"      # seed 004's Freeway setting: return ~20 by ~50k steps; plain "ppo" starts by luck (see README)
 steps = 200_000       # minutes on 2 CPU cores. Published PPO: ~33 after 10_000_000 (the preset default)
-num_envs = 8          # the preset's
+num_envs = None       # None: the algorithm's preset (8 here)
 seed = 1
 extra = ["--test-every", "50"]  # a greedy test episode every 50 updates: its video is shown at the end'''),
     "venture": ("Venture: PPO+RND, the exploration game", '''game = "venture"
 algo = "ppo-rnd"      # PPO alone scores ~0 here (RND paper: PPO 0, RND 1,859 after ~490M steps)
 steps = 200_000       # minutes on a CPU; the preset (seed 004 RND: 32 envs) runs 32_768_000
-num_envs = 32         # the preset's
+num_envs = None       # None: the algorithm's preset (32 for ppo-rnd)
 seed = 1
 extra = ["--test-every", "50"]'''),
     "gravitar": ("Gravitar: PPO+RND", '''game = "gravitar"
-algo = "ppo-rnd"      # RND paper: 3,906 after ~490M steps; PPO ~700-1,100 after 10M
+algo = "ppo-rnd"      # RND paper: 3,906 after ~490M steps; PPO ~700-1,100 after 10M; or "ddqn-rnd" (seed 003:
+                      # dueling Double DQN + prioritised replay + RND, 1 env) and "ddqn" (Dopamine's DQN)
 steps = 200_000       # minutes on a CPU; the preset runs 32_768_000
-num_envs = 32         # the preset's
+num_envs = None       # None: the algorithm's preset (32 for ppo-rnd)
 seed = 1
 extra = ["--test-every", "50"]'''),
     "mario": ("Super Mario Bros: PPO per stage, as seed 000 and CVHvn/Mario_PPO", '''game = "mario"
-algo = "ppo"          # or "ppo-rnd" (seed 000's 8-4 setting) or "ptr-ppo" (seed 002: PPO + trajectory replay)
+algo = "ppo"          # or "ppo-rnd" (seed 000's 8-4 setting), "ptr-ppo" (seed 002: PPO + trajectory replay)
+                      # or "ddqn" (seed 001: Double DQN, actions right / right+A: set actions = None)
 stage = "1-1"         # any W-S, world 1-8, stage 1-4
-actions = "complex"   # right (5), simple (7) or complex (12), the presets' choice
+actions = "complex"   # right (5), simple (7) or complex (12); None: the algorithm's preset
 steps = 100_000       # a taste on a CPU; published PPO cleared 1-1 after ~450_000 env steps
-num_envs = 8          # the 1-1 preset's
+num_envs = None       # None: the algorithm's preset (8 for ppo on 1-1)
 seed = 1
-extra = ["--stage", stage, "--actions", actions, "--stop-at-clear"]'''),
+extra = ["--stage", stage, *(["--actions", actions] if actions else []), "--stop-at-clear"]'''),
 }
 
 COMMON_PARAMETERS = '''workdir = None        # where logs/ and saved_model/ go; None: the repository
@@ -64,8 +66,8 @@ run_dir'''
 CELLS = [
     ("markdown", "## Train\n\nA progress bar shows steps/s and the mean return of the last 20 episodes; Ctrl-C "
                  "(interrupt the kernel) saves a checkpoint and stops."),
-    ("code", '''code = main(["train", "--game", game, "--algo", algo, "--steps", str(steps),
-             "--num-envs", str(num_envs), "--seed", str(seed), "--run-dir", run_dir, *extra])
+    ("code", '''code = main(["train", "--game", game, "--algo", algo, "--steps", str(steps), "--seed", str(seed),
+             *(["--num-envs", str(num_envs)] if num_envs else []), "--run-dir", run_dir, *extra])
 assert code == 0, code'''),
     ("markdown", "## Resume\n\nContinue the same run from its last checkpoint (only the step budget may grow); "
                  "the TensorBoard curves continue without a gap."),

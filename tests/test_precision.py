@@ -31,3 +31,11 @@ def test_bf16_hidden_layers_float32_weights_and_heads():
 def test_vector_networks_stay_float32():
     model = networks.actor_critic((4,), 2, "float32", "nature", "bf16")
     assert all(layer.compute_dtype == "float32" for layer in model.layers if layer.weights)
+
+
+def test_a_warning_only_where_bf16_is_asked_for_and_emulated(monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    assert "bf16 is emulated" in precision.warning("bf16") and precision.warning("float32") is None
+    assert precision.resolve("auto") == "float32"
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert precision.warning("bf16") is None and precision.resolve("auto") == "bf16"

@@ -15,16 +15,21 @@ def test_rho_is_the_forward_product_within_each_episode_segment():
     # One trajectory, T = 5, time-major [T, 1]; the episode ends at t = 1.
     ratios = np.array([[0.5], [2.0], [0.9], [1.2], [3.0]])
     dones = np.array([[False], [True], [False], [False], [False]])
-    rho = trace_weights(ratios, dones)
+    all_valid = np.ones_like(dones)
+    rho = trace_weights(ratios, dones, all_valid)
     # t=4: 3.0 (window end); t=3: 1.2 x 3.0; t=2: 0.9 x 3.6; t=1: 2.0 (its episode ends);
     # t=0: 0.5 x 2.0.
     np.testing.assert_allclose(rho[:, 0], [1.0, 2.0, 3.24, 3.6, 3.0])
     # A row that is no transition (an auto-reset row) counts as ratio 1.
     valid = np.array([[True], [True], [False], [True], [True]])
     np.testing.assert_allclose(trace_weights(ratios, dones, valid)[:, 0], [1.0, 2.0, 3.6, 3.6, 3.0])
-    # Clamped at 1e15 as the reference does; columns are independent.
-    huge = trace_weights(np.full((40, 2), [1e3, 0.5]), np.zeros((40, 2), bool))
-    assert huge[0, 0] == 1e15 and huge[0, 1] == 0.5 ** 40
+    # The weight is clamped at 1e15, the running product only at 1e100, as the reference does:
+    # a tiny ratio after a long run of large ones still leaves a huge weight (1e-16 x 1e100);
+    # columns are independent.
+    ratios = np.full((40, 3), [1e3, 0.5, 1e3])
+    ratios[0, 2] = 1e-16
+    huge = trace_weights(ratios, np.zeros((40, 3), bool), np.ones((40, 3), bool))
+    assert huge[0, 0] == 1e15 and huge[0, 1] == 0.5 ** 40 and huge[0, 2] == 1e15 and huge[1, 2] == 1e15
 
 
 def test_rho_marg_by_hand():

@@ -84,7 +84,10 @@ class TrajectoryMemory:
         self.alpha, self.eps, self.stratified = float(alpha), float(eps), bool(stratified)
         m, t = self.capacity, self.steps
         self.frames = np.zeros((m, self.pool) + self.frame_shape, self.obs_dtype)
-        self.planes = np.zeros((m, t + 1, self.stack), np.int16)
+        if self.pool > np.iinfo(np.int16).max:
+            raise ValueError(f"rollout_steps {t} is too long for the trajectory memory: at most "
+                             f"{np.iinfo(np.int16).max - self.stack}")
+        self.planes = np.zeros((m, t + 1, self.stack), np.int16)     # indices into the pool of T + K frames
         for name, dtype in _COLUMNS.items():
             setattr(self, name, np.zeros((m, t), dtype))
         self.tree = prioritized.SumTree(self.capacity)
@@ -129,15 +132,23 @@ class TrajectoryMemory:
         if obs.shape[0] != self.steps or obs.shape[2:] != self.obs_shape:
             raise ValueError(f"a trajectory is {(self.steps, self.obs_shape)}, got {obs.shape}")
         slots = (self.count + np.arange(n)) % self.capacity
-        seq = np.concatenate([obs, np.asarray(last_obs)[None]], axis=0)      # [T + 1, N, ...]
-        for i, slot in enumerate(slots):
-            segment = seq[:, i]
-            idx = plane_indices(segment if self.stack > 1 else segment[:, None])
+        last_obs = np.asarray(last_obs)
+
+        def segment(i):   # env i's T + 1 observations, one env at a time (no copy of the rollout)
+            seg = np.concatenate([obs[:, i], last_obs[i][None]])
+            return seg if self.stack > 1 else seg[:, None]
+
+        # Every index table first: a segment that cannot be stored as single frames is
+        # refused before any slot is overwritten.
+        tables = [plane_indices(segment(i)) for i in range(n)]
+        for i, (slot, idx) in enumerate(zip(slots, tables)):
             if self.stack > 1:
-                self.frames[slot, :self.stack] = segment[0]
-                self.frames[slot, self.stack:] = segment[1:, -1]
+                self.frames[slot, :self.stack] = obs[0, i]
+                self.frames[slot, self.stack:-1] = obs[1:, i, -1]
+                self.frames[slot, -1] = last_obs[i, -1]
             else:
-                self.frames[slot] = segment
+                self.frames[slot, :-1] = obs[:, i]
+                self.frames[slot, -1] = last_obs[i]
             self.planes[slot] = idx
         columns = {"actions": actions, "rewards": rewards, "terminated": terminated, "dones": dones,
                    "valid": valid, "behaviour_logp": behaviour_logp}
