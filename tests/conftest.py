@@ -2,14 +2,17 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def run_cli(*args, cwd=ROOT, timeout=600):
-    """`python -m agent ARGS` in a new process, as a user runs it."""
+def run_cli(*args, cwd=None, timeout=600):
+    """`python -m agent ARGS` in a new process, as a user runs it; by default in a fresh
+    temporary folder, so that the run's export (saved_model/) never lands in the repository."""
+    cwd = cwd or tempfile.mkdtemp(prefix="run-cli-")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "agent", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
