@@ -41,15 +41,17 @@ def policy_terms(logits, actions, old_logp, advantages, mask, clip_range, kl_log
     }
 
 
+def huber(err):
+    """Smooth L1 with delta 1 (PyTorch's SmoothL1Loss): 0.5 d^2 if |d| <= 1 else |d| - 0.5."""
+    abs_err = tf.abs(err)
+    return tf.where(abs_err <= 1.0, 0.5 * tf.square(err), abs_err - 0.5)
+
+
 def value_loss(pred, target, mask, kind="mse", weights=None):
     """0.5 * squared error, or the Huber loss (delta 1) that the Mario presets use; each row
     scaled by `weights` where given (PTR-PPO's rho_marg, seed 002's reference)."""
     err = pred - target
-    if kind == "huber":
-        abs_err = tf.abs(err)
-        per_row = tf.where(abs_err <= 1.0, 0.5 * tf.square(err), abs_err - 0.5)
-    else:
-        per_row = 0.5 * tf.square(err)
+    per_row = huber(err) if kind == "huber" else 0.5 * tf.square(err)
     if weights is not None:
         per_row = per_row * weights
     return masked_mean(per_row, mask)
@@ -72,15 +74,10 @@ def double_q_targets(rewards, discounts, q_next_online, q_next_target):
 
 def td_loss(pred, target, kind="huber", weights=None):
     """Mean TD loss over a batch, each row scaled by `weights` (prioritised replay's
-    importance weights; None: 1). "huber": Smooth L1 with delta 1 (PyTorch's
-    SmoothL1Loss, seed 001): 0.5 d^2 if |d| <= 1 else |d| - 0.5. "mse": d^2 (PyTorch's
+    importance weights; None: 1). "huber": Smooth L1 (seed 001). "mse": d^2 (PyTorch's
     MSELoss, CleanRL and Dopamine's JAX DQN), without PPO's factor 0.5."""
     err = target - pred
-    if kind == "huber":
-        abs_err = tf.abs(err)
-        per_row = tf.where(abs_err <= 1.0, 0.5 * tf.square(err), abs_err - 0.5)
-    else:
-        per_row = tf.square(err)
+    per_row = huber(err) if kind == "huber" else tf.square(err)
     if weights is not None:
         per_row = per_row * weights
     return tf.reduce_mean(per_row)
