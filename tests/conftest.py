@@ -9,12 +9,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def cli_env():
+    """The environment of a `python -m agent` process started from any folder."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+
+
 def run_cli(*args, cwd=None, timeout=600):
     """`python -m agent ARGS` in a new process, as a user runs it; by default in a fresh
     temporary folder, so that the run's export (saved_model/) never lands in the repository."""
     cwd = cwd or tempfile.mkdtemp(prefix="run-cli-")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=cwd, env=cli_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 

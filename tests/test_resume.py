@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agent.config import ALGORITHMS
-from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
+from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, cli_env, one_line_error, run_cli
 from utilities.events import read_scalars
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path, algo):
     for attempt in range(3):
         cmd = args if attempt == 0 else [sys.executable, "-m", "agent", "train", "--resume",
                                          str(run_dir), "--checkpoint-every", "1", "--no-progress"]
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill once checkpoints are being written, at a random moment.
         deadline = time.time() + 120
         while not (run_dir / "checkpoints" / "checkpoint").exists() and time.time() < deadline:
@@ -70,7 +70,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "agent", *RUN, "--steps", str(1000 * BATCH),
                              "--run-dir", str(run_dir), "--checkpoint-every", "1000"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not list(run_dir.glob("events.out.tfevents.*")) and time.time() < deadline:
         time.sleep(0.05)
