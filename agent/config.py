@@ -138,6 +138,10 @@ class DQNConfig:
     int_coef: float = 1.0
     int_window: int = 1_000
     int_clip: float = 5.0
+    # When the intrinsic reward is computed: "collect" (seed 003: once, when the transition
+    # is stored) or "sample" (recomputed by the current predictor for each sampled batch, as
+    # Acme's RND learner does, so a state's bonus fades as it stops being novel); n_step 1.
+    int_reward_at: str = "collect"
     rnd: RNDConfig | None = None
 
     def __post_init__(self):
@@ -159,6 +163,9 @@ class DQNConfig:
         _one_of(self, "loss", ("huber", "mse"))
         _one_of(self, "network", ("nature", "mario", "mlp"))
         _one_of(self, "unit", ("steps", "episodes"))
+        _one_of(self, "int_reward_at", ("collect", "sample"))
+        if self.int_reward_at == "sample" and self.n_step != 1:
+            raise ValueError(f"int_reward_at 'sample' needs n_step 1, got n_step {self.n_step}")
         # The replay keeps one ring per env; each needs room for a frame stack and the
         # n-step window around its write cursor (utilities/replay.py).
         needed = num_envs * (4 + self.n_step + 2)

@@ -59,13 +59,14 @@ def due(before, after, period):
     return range((before // period + 1) * period, after + 1, period)
 
 
-def standardize_intrinsic(window, values, clip):
-    """Seed 003's intrinsic reward: (x - mean) / std over the window of recent raw values
-    (the new ones included), clipped to [-clip, clip]; raw where the std is 0 (seed 003)."""
-    std = window.std()
-    if std == 0:
-        return values
-    return np.clip((values - window.mean()) / std, -clip, clip)
+def standardized_intrinsic(raw, stats, clip):
+    """Seed 003's intrinsic reward: (raw - mean) / std with `stats` = (mean, std) of the
+    window of recent raw values (the new ones included), clipped to [-clip, clip]; raw
+    where the std is 0 (seed 003). Numpy or tensors (inside a tf.function) alike."""
+    mean, std = stats[0], stats[1]
+    scaled = keras.ops.clip(keras.ops.divide(keras.ops.subtract(raw, mean), keras.ops.maximum(std, 1e-12)),
+                            -clip, clip)
+    return keras.ops.where(std > 0, scaled, raw)
 
 
 class DQN:
@@ -124,7 +125,8 @@ class DQN:
             obs_spec, tf.TensorSpec((2,), tf.int64), tf.TensorSpec((), tf.float32)])
         self._greedy = tf.function(self._greedy_fn, input_signature=[obs_spec])
         batch_spec = [obs_spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.float32), obs_spec,
-                      tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.float32)]
+                      tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.float32),
+                      tf.TensorSpec((2,), tf.float32)]
         self.train_step = tf.function(self._train_step, input_signature=[*batch_spec, tf.TensorSpec((2,), tf.int64)])
         self._td = tf.function(self._td_fn, input_signature=batch_spec)
 
@@ -160,8 +162,12 @@ class DQN:
         self._add_stat("reward_ext", reward[~reset_row])
         # Seed 003 scales the game score by ext_coef (1/500) with or without RND, so an
         # ablation without RND (--no-rnd) learns from the same extrinsic reward.
-        reward = self._mixed_reward(reward, next_obs, reset_row) if self.rnd else p.ext_coef * reward
-        self.replay.add(obs, actions, reward, terminated, truncated, reset_row)
+        stored = p.ext_coef * reward
+        if self.rnd:
+            intrinsic = self._intrinsic(next_obs, reset_row)
+            if p.int_reward_at == "collect":
+                stored = stored + p.int_coef * intrinsic
+        self.replay.add(obs, actions, stored.astype(np.float32), terminated, truncated, reset_row)
 
         before = self.episodes
         after = self.episodes = before + int(np.sum(info["episode_end"]))
@@ -270,7 +276,7 @@ class DQN:
         g = int(self.gradient_steps.numpy())
         batch = self.sample(np.random.default_rng([self.cfg.seed, g]), beta)
         out = self.train_step(batch["obs"], batch["actions"], batch["rewards"], batch["next_obs"],
-                              batch["discounts"], batch["weights"],
+                              batch["discounts"], batch["weights"], self._int_stats().astype(np.float32),
                               np.array([self.cfg.seed, -1 - g], np.int64))   # RND's rows: another key
         td_error = out.pop("td_error").numpy()
         if self.p.prioritized:
@@ -286,7 +292,7 @@ class DQN:
         g = int(self.gradient_steps.numpy())
         batch = ReplayBuffer.sample(self.replay, self.p.batch_size, np.random.default_rng([self.cfg.seed, g, step]))
         out = self._td(batch["obs"], batch["actions"], batch["rewards"], batch["next_obs"], batch["discounts"],
-                       np.ones(self.p.batch_size, np.float32))
+                       np.ones(self.p.batch_size, np.float32), self._int_stats().astype(np.float32))
         return {"loss": float(out["td_loss"]), "td_loss": float(out["td_loss"]), "q_mean": float(out["q_mean"])}
 
     def sync_target(self):
@@ -296,23 +302,27 @@ class DQN:
 
     # --- rewards --------------------------------------------------------------
 
-    def _mixed_reward(self, reward, next_obs, reset_row):
-        """Seed 003: int_coef * clip(standardised intrinsic, int_clip) + ext_coef * extrinsic,
-        the intrinsic reward RND's predictor error on the next observation. Keeps those
-        observations for RND's input statistics (merged at the next update) and puts the new
-        raw values in the window (not those of auto-reset rows: they are no transitions)."""
-        p = self.p
+    def _intrinsic(self, next_obs, reset_row):
+        """Seed 003's standardised intrinsic reward: RND's predictor error on the next
+        observations. Keeps those observations for RND's input statistics (merged at the
+        next update) and puts the new raw values in the window (not those of auto-reset
+        rows: they are no transitions)."""
         raw = self.rnd.raw_rewards(next_obs).numpy().astype(np.float64)
         self.new_frames.append(np.array(self.rnd.frames(next_obs), copy=True))
         live = raw[~reset_row]
-        window, size = self.int_window, len(self.int_window)
+        size = len(self.int_window)
         live = live[-size:]
-        window[(self.int_written + np.arange(len(live))) % size] = live
-        written = self.int_written = self.int_written + len(live)
-        intrinsic = standardize_intrinsic(window[:min(written, size)], raw, p.int_clip) if written else raw
+        self.int_window[(self.int_written + np.arange(len(live))) % size] = live
+        self.int_written += len(live)
+        intrinsic = np.asarray(standardized_intrinsic(raw, self._int_stats(), self.p.int_clip), np.float64)
         intrinsic = np.where(reset_row, 0.0, intrinsic)
         self._add_stat("reward_int", intrinsic[~reset_row])
-        return (p.int_coef * intrinsic + p.ext_coef * reward).astype(np.float32)
+        return intrinsic
+
+    def _int_stats(self):
+        """(mean, std) of the intrinsic window's values so far; (0, 0) before any."""
+        window = self.int_window[:min(self.int_written, len(self.int_window))]
+        return np.array([window.mean(), window.std()] if len(window) else [0.0, 0.0])
 
     def _add_stat(self, key, values):
         total, n = self._sums.get(key, (0.0, 0))
@@ -337,17 +347,21 @@ class DQN:
     def _greedy_fn(self, obs):
         return tf.argmax(self.online(obs, training=False), axis=-1, output_type=tf.int32)
 
-    def _targets(self, rewards, next_obs, discounts):
+    def _targets(self, rewards, next_obs, discounts, int_stats=None):
+        if self.rnd and self.p.int_reward_at == "sample":
+            # Fresh bonuses (int_reward_at "sample"): the replay holds the extrinsic part only.
+            raw = tf.stop_gradient(self.rnd.error(next_obs))
+            rewards += self.p.int_coef * standardized_intrinsic(raw, int_stats, self.p.int_clip)
         return losses.double_q_targets(rewards, discounts, self.online(next_obs, training=False),
                                        self.target(next_obs, training=False))
 
-    def _td_fn(self, obs, actions, rewards, next_obs, discounts, weights):
-        targets = self._targets(rewards, next_obs, discounts)
+    def _td_fn(self, obs, actions, rewards, next_obs, discounts, weights, int_stats):
+        targets = self._targets(rewards, next_obs, discounts, int_stats)
         q = tf.gather(self.online(obs, training=False), actions, batch_dims=1)
         return {"td_loss": losses.td_loss(q, targets, self.p.loss, weights), "q_mean": tf.reduce_mean(q)}
 
-    def _train_step(self, obs, actions, rewards, next_obs, discounts, weights, seed):
-        targets = self._targets(rewards, next_obs, discounts)
+    def _train_step(self, obs, actions, rewards, next_obs, discounts, weights, int_stats, seed):
+        targets = self._targets(rewards, next_obs, discounts, int_stats)
         with tf.GradientTape() as tape:
             q = tf.gather(self.online(obs, training=True), actions, batch_dims=1)
             td = losses.td_loss(q, targets, self.p.loss, weights)

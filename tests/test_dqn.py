@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from agent import networks
 from agent.config import DQNConfig, RNDConfig, RunConfig
-from agent.dqn import DQN, SYNC, epsilon, standardize_intrinsic
+from agent.dqn import DQN, SYNC, epsilon, standardized_intrinsic
 from tests.conftest import assert_same_checkpoints, checkpoint_tensors, make_loop
 from utilities import prioritized
 
@@ -211,9 +211,9 @@ def test_observe_after_an_env_reset_starts_new_episodes():
 
 def test_rnd_reward_is_seed_003s_mix_of_standardised_intrinsic_and_extrinsic():
     window = np.array([1.0, 2.0, 3.0, 4.0])
-    np.testing.assert_allclose(standardize_intrinsic(window, np.array([3.0, 4.0, 10.0, -10.0]), 1.0),
+    np.testing.assert_allclose(standardized_intrinsic(np.array([3.0, 4.0, 10.0, -10.0]), [window.mean(), window.std()], 1.0),
                                [0.5 / np.sqrt(1.25), 1.0, 1.0, -1.0])
-    np.testing.assert_array_equal(standardize_intrinsic(np.array([2.0, 2.0]), np.array([2.0]), 5.0), [2.0])
+    np.testing.assert_array_equal(standardized_intrinsic(np.array([2.0]), [2.0, 0.0], 5.0), [2.0])
 
     dqn = make_dqn(num_envs=2, rnd=RNDConfig(), ext_coef=0.5, int_coef=2.0, int_window=3, int_clip=5.0)
     rng = np.random.default_rng(5)
@@ -238,6 +238,29 @@ def test_rnd_reward_is_seed_003s_mix_of_standardised_intrinsic_and_extrinsic():
     dqn.update(6)
     assert dqn.rnd.obs_norm.count.numpy() == pytest.approx(6, abs=1e-3) and not dqn.new_frames
     np.testing.assert_allclose(dqn.rnd.obs_norm.mean.numpy(), frames.mean(0), rtol=1e-3, atol=1e-4)
+
+
+def test_rnd_reward_at_sample_time_is_the_current_predictors_hand_worked():
+    # int_reward_at "sample": the replay keeps ext_coef x extrinsic; each sampled batch's
+    # target adds int_coef x the bonus of the CURRENT predictor, standardised by the window.
+    dqn = make_dqn(rnd=RNDConfig(), ext_coef=0.5, int_coef=2.0, int_window=4, int_clip=1.0,
+                   int_reward_at="sample", gamma=0.5)
+    set_linear_q(dqn.online, np.zeros((OBS, 2)))
+    set_linear_q(dqn.target, np.zeros((OBS, 2)))
+    feed(dqn, [(0, 0, 1.0, False, False, False), (1, 1, 3.0, False, False, False), (2, 0, 5.0, True, False, False),
+               (3, 0, 0.0, False, False, True)])     # the auto-reset row: slot 2's next obs is state 3
+    np.testing.assert_allclose(dqn.replay.rewards[0, :3], [0.5, 1.5, 2.5])
+    dqn.rnd.predictor.set_weights([w + 0.1 for w in dqn.rnd.predictor.get_weights()])   # it learned since
+    batch = dqn.replay.gather([0, 1, 2])
+    raw = np.array([dqn.rnd.error(one_hot(k)).numpy()[0] for k in (1, 2, 3)], np.float64)
+    stats = dqn._int_stats()
+    assert dqn.int_written == 3 and stats[1] > 0
+    bonus = np.clip((raw - stats[0]) / stats[1], -1.0, 1.0)
+    targets = dqn._targets(batch["rewards"], batch["next_obs"], batch["discounts"],
+                           stats.astype(np.float32)).numpy()
+    np.testing.assert_allclose(targets, [0.5, 1.5, 2.5] + 2.0 * bonus, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="int_reward_at 'sample' needs n_step 1, got n_step 3"):
+        make_dqn(rnd=RNDConfig(), int_reward_at="sample", n_step=3)
 
 
 def test_without_rnd_the_replay_stores_the_scaled_extrinsic_reward():

@@ -85,3 +85,19 @@ def test_vector_task_goes_through_the_same_interface():
         assert len(lengths) > 10 and 10 < np.mean(lengths) < 40
     finally:
         env.close()
+
+
+def test_each_named_atari_game_steps_through_the_interface():
+    # Freeway, Venture and Gravitar as the notebooks and presets name them (full action
+    # sets: 3, 18, 18), with unclipped scores where the preset asks for them.
+    for name, actions in (("freeway", 3), ("venture", 18), ("gravitar", 18)):
+        env = envs.make(name, 2, seed=1, reward_clip=False)
+        try:
+            obs, _ = env.reset()
+            assert env.single_action_space.n == actions, name
+            assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8, name
+            frames = [step[0] for step in _random_steps(env, 30)]
+            # The screens move: the last frame of a stack changes over 30 random steps.
+            assert not np.array_equal(frames[0][:, -1], frames[-1][:, -1]), name
+        finally:
+            env.close()

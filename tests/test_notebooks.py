@@ -29,8 +29,11 @@ def test_notebooks_are_the_template_built():
             f"{name}.ipynb differs from the template: run python notebooks/build.py"
 
 
+# Venture's and Gravitar's notebooks are Freeway's template with another game line (the
+# test above holds them to it) and their games run in test_games.py: executing them too
+# cost ~2.5 min of the suite and checked nothing more.
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", ["freeway", "mario"])
 def test_notebook_runs(name, tmp_path):
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
