@@ -18,6 +18,10 @@ the per-episode cadence) reports the TD loss of a replay batch without learning 
 Randomness is keyed, never stateful: exploration by (seed, agent step), minibatches by
 (seed, gradient-step counter), so a resumed run draws what an uninterrupted one would.
 The replay goes to the checkpoint's side files (save_side/load_side).
+
+RND's bonus is computed once per transition when it is stored (seed 003, `int_reward_at`
+"collect") or recomputed by the current predictor for every sampled batch ("sample", as
+Acme's RND learner), so that a state's bonus fades once it is no longer new.
 """
 
 import keras
