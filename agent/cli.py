@@ -149,6 +149,7 @@ def add_sweep_parser(sub):
     sweep.add_argument("--checkpoint-every", type=positive_int, help="updates between checkpoints (default 50)")
     sweep.add_argument("--test-every", type=positive_int, metavar="UPDATES", help="as for train")
     sweep.add_argument("--clear-episodes", type=count, metavar="N", help="as for train")
+    sweep.add_argument("--stop-at-clear-rate", type=share, metavar="R", help="as for train: each run stops at R")
     sweep.add_argument("--cpus-per-run", type=positive_int, metavar="C",
                        help="cores each run holds: its TensorFlow threads and env workers (default 1)")
     sweep.add_argument("--address", type=text, help="auto (the cluster `ray start` made on this machine) or "
@@ -233,6 +234,20 @@ def without_rnd(cfg):
     return cfg
 
 
+def check_clear_flags(args, name):
+    """UsageError unless --clear-episodes and --stop-at-clear-rate suit the game `name`."""
+    import envs
+
+    if envs.resolve_game(name).tests.clear_episodes:
+        if getattr(args, "stop_at_clear_rate", None) is not None and args.clear_episodes == 0:
+            raise UsageError("--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
+        return
+    for flag, value in (("--clear-episodes", args.clear_episodes), ("--stop-at-clear-rate",
+                                                                    getattr(args, "stop_at_clear_rate", None))):
+        if value:
+            raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
+
+
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
     from agent.config import RunConfig
@@ -290,14 +305,11 @@ def train_one(args, after_save=None):
         cfg, folder = resumed_config(args) if args.resume else new_config(args)
     except UsageError as err:
         return fail("train", err)
+    try:
+        check_clear_flags(args, cfg.game)
+    except UsageError as err:
+        return fail("train", err)
     game = envs.resolve_game(cfg.game)
-    if args.clear_episodes and not game.tests.clear_episodes:
-        return fail("train", f"--clear-episodes is for games that report clears (mario), not {cfg.game!r}")
-    if getattr(args, "stop_at_clear_rate", None) is not None:
-        if not game.tests.clear_episodes:
-            return fail("train", f"--stop-at-clear-rate is for games that report clears (mario), not {cfg.game!r}")
-        if args.clear_episodes == 0:
-            return fail("train", "--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
     # The env comes first: its observation sizes a replay or trajectory memory, checked
     # before TensorFlow loads and before the run folder is written.
     cpus = envs.cpu_settings(cfg.game, args.cpus, cfg.num_envs) if args.cpus else {}
@@ -375,7 +387,8 @@ def train_one(args, after_save=None):
 # Flags a sweep hands to each run's `train` as given: (flag, attribute, kept on --resume).
 SWEEP_TRAIN_FLAGS = (("--algo", "algo", False), ("--steps", "steps", True), ("--num-envs", "num_envs", False),
                      ("--actions", "actions", False), ("--checkpoint-every", "checkpoint_every", True),
-                     ("--test-every", "test_every", True), ("--clear-episodes", "clear_episodes", True))
+                     ("--test-every", "test_every", True), ("--clear-episodes", "clear_episodes", True),
+                     ("--stop-at-clear-rate", "stop_at_clear_rate", True))
 ALL_STAGES = [f"{world}-{stage}" for world in range(1, 9) for stage in range(1, 5)]
 
 
@@ -426,6 +439,7 @@ def new_sweep(args):
                     *(part for flag, value, _ in given for part in (flag, value))]
             run = build_parser().parse_args(argv)
             new_config(run)   # raises UsageError naming the first bad value
+            check_clear_flags(run, args.game)
             resume_argv = ["train", "--resume", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
                            *(part for flag, value, kept in given if kept for part in (flag, value))]
             trials.append({"name": name, "stage": stage, "seed": seed, "run_dir": str(run_dir), "argv": argv,
@@ -447,6 +461,7 @@ def sweep(args):
                                        ("--actions", args.actions), ("--steps", args.steps),
                                        ("--checkpoint-every", args.checkpoint_every),
                                        ("--test-every", args.test_every), ("--clear-episodes", args.clear_episodes),
+                                       ("--stop-at-clear-rate", args.stop_at_clear_rate),
                                        ("--cpus-per-run", args.cpus_per_run), ("--max-failures", args.max_failures))
               if value is not None]
     if args.status and args.address:

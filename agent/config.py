@@ -33,7 +33,7 @@ class PPOConfig:
     value_loss: str = "mse"           # "mse" or "huber"
     network: str = "nature"           # image torso: "nature" (Mnih et al. 2015) or "mario" (seed 000)
     max_grad_norm: float = 0.5
-    target_kl: float | None = None    # stop the epochs of an update once approx KL passes this
+    target_kl: float | None = None    # an update ends at the first minibatch whose approx KL passes 1.5 x this
     norm_adv: bool = True
     gamma: float = 0.99
     gae_lambda: float = 0.95

@@ -15,6 +15,8 @@ from agent.rnd import RND
 from agent.serving import GreedyPolicy
 from utilities.optimization_batch import OptimizationBatch
 
+KL_FACTOR = 1.5
+
 
 class PPO:
     def __init__(self, cfg, obs_shape, obs_dtype, num_actions):
@@ -86,26 +88,41 @@ class PPO:
                              p.gae_lambda, p.ext_coef if p.rnd else 1.0, p.int_coef if p.rnd else 0.0)
         self._anneal(update / self.num_updates)
         rng = np.random.default_rng([self.cfg.seed, update])
-        sums, count, epochs_run = {}, 0, 0
-        for epoch in range(p.epochs):
-            epoch_kl = []
-            for i, mb in enumerate(b.minibatches(p.num_minibatches, rng)):
-                seed = np.array([self.cfg.seed, (update * p.epochs + epoch) * p.num_minibatches + i], np.int64)
-                out = self.train_step(mb, seed)
-                for k, v in out.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
-                epoch_kl.append(out["approx_kl"])
-            epochs_run += 1
-            if p.target_kl is not None and float(tf.reduce_mean(epoch_kl)) > p.target_kl:
-                break
-        stats = {k: float(v) / count for k, v in sums.items()}
-        stats.update(epochs_run=epochs_run, learning_rate=float(self.optimizer.learning_rate.numpy()),
+
+        def minibatches():
+            for epoch in range(p.epochs):
+                for i, mb in enumerate(b.minibatches(p.num_minibatches, rng)):
+                    yield mb, np.array([self.cfg.seed, (update * p.epochs + epoch) * p.num_minibatches + i], np.int64)
+
+        stats = self.learner_steps(minibatches())
+        stats.update(learning_rate=float(self.optimizer.learning_rate.numpy()),
                      clip_range=float(self.clip_range.numpy()),
                      explained_variance=explained_variance(b.values_ext, b.returns_ext, b.valid),
                      reward_ext=float(b.rewards_ext[b.valid].mean()))
         if self.rnd:
             stats["reward_int"] = float(b.rewards_int.mean())
+        return stats
+
+    def learner_steps(self, minibatches):
+        """The learner step over (minibatch, seed) pairs until one passes the KL limit.
+        Returns the scalars' means over the minibatches seen; "gradient_steps" counts the
+        steps taken."""
+        target_kl = self.p.target_kl
+        # Seeds 000 and 002 end an update at the first minibatch whose approx KL, measured
+        # before its step, passes 1.5 x target_kl, and do not take that step (SB3's rule).
+        limit = np.float32(np.inf if target_kl is None else KL_FACTOR * target_kl)
+        sums, seen, taken = {}, 0, 0
+        for mb, seed in minibatches:
+            out = self.train_step(mb, seed, limit)
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + v
+            seen += 1
+            # Only a KL limit needs the value on the host before the next step.
+            if target_kl is not None and float(out["approx_kl"]) > limit:
+                break
+            taken += 1
+        stats = {k: float(v) / seen for k, v in sums.items()}
+        stats["gradient_steps"] = taken
         return stats
 
     def greedy(self, obs):
@@ -146,7 +163,7 @@ class PPO:
         _, v_ext, v_int = self.policy(obs, training=False)
         return v_ext[:, 0], v_int[:, 0]
 
-    def _train_step(self, mb, seed):
+    def _train_step(self, mb, seed, kl_limit):
         p = self.p
         mask = tf.cast(mb["valid"], tf.float32)
         adv = mb["advantages"]
@@ -169,7 +186,14 @@ class PPO:
                 out["rnd_loss"] = self.rnd.loss(mb["obs"], seed, self.rnd_batch)
                 loss += out["rnd_loss"]
         grads = tape.gradient(loss, self.trainable)
-        self.optimizer.apply_gradients(zip(grads, self.trainable))
+
+        def apply():
+            self.optimizer.apply_gradients(zip(grads, self.trainable))
+            return tf.constant(True)
+
+        # approx_kl is measured before the step: a minibatch past the limit leaves the
+        # weights as they are (seeds 000 and 002).
+        tf.cond(out["approx_kl"] <= kl_limit, apply, lambda: tf.constant(False))
         out["value_loss"] = v_loss
         out["loss"] = loss
         return out

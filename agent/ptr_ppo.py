@@ -32,8 +32,6 @@ from utilities.trajectory_memory import TrajectoryMemory
 
 MEMORY_FILE = "trajectories.npz"
 CHUNK = 2048            # observations per forward pass of the frozen network
-# The reference stops a pass once approx KL passes 1.5 x target_kl (SB3's rule, A.2 step 5).
-KL_FACTOR = 1.5
 RHO_LOW, RHO_HIGH = 0.05, 1.5   # the shares of rho_marg logged (ptr_ppo.md A.4)
 
 
@@ -61,23 +59,19 @@ class PTRPPO(PPO):
         # which the reference found unstable (ptr_ppo.md A.2 step 1). Following the reference.
         for frozen, live in zip(self.frozen.weights, self.policy.weights):
             frozen.assign(live)
-        # The on-policy epochs are PPO's own: their KL stop compares each epoch's mean approx KL
-        # with target_kl, where the reference stops both epochs once one minibatch passes
-        # 1.5 x target_kl (SB3's rule). The replayed passes below follow the reference.
+        # The on-policy epochs are PPO's own, KL stop included (the reference's rule).
         stats = super().update(step)
         b = self.rollout
         # b.advantages still hold the GAE of the rollout from before the epochs (reference:
         # priorities computed before the on-policy update).
         self.memory.push(b.obs, self.last_obs, b.actions, b.rewards_ext, b.terminated, b.dones, b.valid, b.logp,
                          b.advantages)
-        on_steps = stats["epochs_run"] * p.num_minibatches
-        off = {}
+        on_steps = stats["gradient_steps"]
+        off = {"off_gradient_steps": 0}
         if len(self.memory) >= p.off_policy_start * self.cfg.num_envs:
             off = self.off_policy(step // self.batch_size - 1)
-        off_steps = off.pop("off_gradient_steps", 0)
-        off_loss_sum = off.pop("off_loss_sum", 0.0)
-        stats["loss"] = (stats["loss"] * on_steps + off_loss_sum) / (on_steps + off_steps)
-        stats.update(off, off_gradient_steps=off_steps, off_policy_share=off_steps / (on_steps + off_steps),
+        off_steps = off["off_gradient_steps"]
+        stats.update(off, off_policy_share=off_steps / max(on_steps + off_steps, 1),
                      memory_fill=len(self.memory) / self.memory.capacity)
         leaves = self.memory.leaf_values()
         stats.update(priority_mean=leaves.mean(), priority_min=leaves.min(), priority_max=leaves.max())
@@ -128,9 +122,9 @@ class PTRPPO(PPO):
         return flat, advantages, rho_marg
 
     def off_policy(self, update):
-        """K_off passes over freshly drawn trajectories; summed and mean scalars."""
+        """K_off passes over freshly drawn trajectories; the passes' mean scalars ("off_"...)."""
         p, n = self.p, self.cfg.num_envs
-        sums, count, rho_seen = {}, 0, []
+        passes, rho_seen = [], []
         for k in range(p.off_epochs):
             rng = np.random.default_rng([self.cfg.seed, update, k])
             slots = self.memory.sample(n, rng)
@@ -138,23 +132,23 @@ class PTRPPO(PPO):
             rho_seen.append(rho_marg[flat["valid"].reshape(n, -1).T])
             order = rng.permutation(len(flat["actions"]))
             size = len(order) // p.num_minibatches
-            for i in range(p.num_minibatches):
-                idx = np.sort(order[i * size:(i + 1) * size])
-                seed = np.array([self.cfg.seed, -1 - ((update * p.off_epochs + k) * p.num_minibatches + i)], np.int64)
-                out = self.train_step({key: v[idx] for key, v in flat.items()}, seed)
-                for key, v in out.items():
-                    sums[key] = sums.get(key, 0.0) + float(v)
-                count += 1
-                if p.target_kl is not None and float(out["approx_kl"]) > KL_FACTOR * p.target_kl:
-                    break
+
+            def minibatches():
+                for i in range(p.num_minibatches):
+                    idx = np.sort(order[i * size:(i + 1) * size])
+                    yield ({key: v[idx] for key, v in flat.items()},
+                           np.array([self.cfg.seed, -1 - ((update * p.off_epochs + k) * p.num_minibatches + i)],
+                                    np.int64))
+
+            # The KL stop ends this pass only; the next one draws afresh (the reference).
+            passes.append(self.learner_steps(minibatches()))
             # Priorities from the advantages recomputed with the frozen network before this
             # pass's gradient steps (the reference, A.2 step 6).
             self.memory.update_priorities(slots, advantages.T)
-        rho = np.concatenate(rho_seen) if rho_seen else np.zeros(0)
-        stats = {"off_" + key: v / count for key, v in sums.items() if key != "loss"}
-        stats.update(off_loss=sums["loss"] / count, off_loss_sum=sums["loss"], off_gradient_steps=count,
-                     rho_marg_mean=rho.mean(), rho_marg_low=(rho < RHO_LOW).mean(),
-                     rho_marg_high=(rho > RHO_HIGH).mean())
+        rho = np.concatenate(rho_seen)
+        stats = {"off_" + key: float(np.mean([s[key] for s in passes])) for key in passes[0]}
+        stats.update(off_gradient_steps=sum(s["gradient_steps"] for s in passes), rho_marg_mean=rho.mean(),
+                     rho_marg_low=(rho < RHO_LOW).mean(), rho_marg_high=(rho > RHO_HIGH).mean())
         return stats
 
     def frozen_outputs(self, obs):

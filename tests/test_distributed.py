@@ -19,6 +19,9 @@ from agent.distributed import SPEC, Reaper, status
 from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
 from utilities.run_folder import RunFolder
 
+# One xdist worker runs all of these: a Ray cluster started by one test is seen by the next
+# (test_address_auto_without_a_cluster_is_refused), and two local clusters would compete.
+pytestmark = pytest.mark.xdist_group("ray")
 CARTPOLE = ["--game", "cartpole", "--steps", str(8 * 8 * 64), "--checkpoint-every", "1"]   # 8 updates
 # Deep Sea resumes exactly (its 42-step rollouts end with its episodes, and nothing of the
 # env is left out of the checkpoint), so its resumed runs equal uninterrupted ones.
@@ -48,6 +51,8 @@ def refused_port():
     (["--game", "cartpole", "--address", "somewhere"], "--address must be auto or HOST:PORT"),
     (["--game", "cartpole", "--algo", "dqn"], "dqn"),
     (["--game", "cartpole", "--cpus-per-run", "0"], "--cpus-per-run: must be a positive integer"),
+    (["--game", "cartpole", "--stop-at-clear-rate", "0.9"], "--stop-at-clear-rate is for games that report clears"),
+    (["--game", "cartpole", "--clear-episodes", "4"], "--clear-episodes is for games that report clears"),
     (["--stages", "1-1"], "--game is needed"),
     (["--resume", "nowhere"], "no sweep in 'nowhere'"),
     (["--status", "nowhere"], "no sweep in 'nowhere'"),
@@ -105,7 +110,8 @@ def test_address_auto_without_a_cluster_is_refused(tmp_path):
 
 def test_the_32_stage_sweep_plans_one_train_run_per_stage_and_seed(tmp_path):
     args = cli.build_parser().parse_args(["sweep", "--game", "mario", "--stages", "all", "--seeds", "1,2",
-                                          "--steps", "4096", "--cpus-per-run", "3", "--sweep-dir",
+                                          "--steps", "4096", "--cpus-per-run", "3", "--stop-at-clear-rate", "0.9",
+                                          "--sweep-dir",
                                           str(tmp_path / "sweep"), "--storage", str(tmp_path / "shared")])
     sweep, sweep_dir = cli.new_sweep(args)
     assert sweep_dir == tmp_path / "sweep" and sweep.experiment == str(tmp_path / "shared" / "sweep")
@@ -114,13 +120,15 @@ def test_the_32_stage_sweep_plans_one_train_run_per_stage_and_seed(tmp_path):
                                                               for s in range(1, 5) for k in (1, 2)}
     trial = next(t for t in sweep.trials if t["name"] == "mario-8-4-seed2")
     run = cli.build_parser().parse_args(trial["argv"])
-    assert (run.command, run.game, run.stage, run.seed, run.steps, run.cpus) == ("train", "mario", "8-4", 2, 4096, 3)
+    assert (run.command, run.game, run.stage, run.seed, run.steps, run.cpus, run.stop_at_clear_rate) == \
+        ("train", "mario", "8-4", 2, 4096, 3, 0.9)
     assert run.run_dir == str(tmp_path / "shared" / "sweep" / "mario-8-4-seed2")
     assert run.export_dir == run.run_dir + "/export"
     cfg, _ = cli.new_config(run)
     assert cfg.env["stage"] == "8-4" and cfg.seed == 2
     resumed = cli.build_parser().parse_args(trial["resume_argv"])
-    assert (resumed.resume, resumed.steps, resumed.cpus, resumed.game) == (run.run_dir, 4096, 3, None)
+    assert (resumed.resume, resumed.steps, resumed.cpus, resumed.game, resumed.stop_at_clear_rate) == \
+        (run.run_dir, 4096, 3, None, 0.9)
     assert list(tmp_path.iterdir()) == []   # planning writes nothing
 
 

@@ -43,3 +43,25 @@ def test_plain_ppo_leaves_the_intrinsic_head_untrained(tmp_path):
         changed = not np.array_equal(before[path], after[path])
         assert changed == (not path.startswith("value_int/")), path
     loop.close()
+
+
+def test_the_kl_stop_skips_the_minibatch_past_the_limit_and_ends_the_update(tmp_path):
+    # Seeds 000 and 002 (SB3's rule): approx KL is measured before a minibatch's step; past
+    # 1.5 x target_kl that step is not taken and the update ends.
+    loop = make_loop(tmp_path, algo="ppo")
+    algorithm = loop.algorithm
+    step = collect(loop)
+    algorithm.p.target_kl = 1e-9     # the first minibatch sees the rollout's own policy: KL 0
+    before = int(algorithm.optimizer.iterations.numpy())
+    stats = algorithm.update(step)
+    # One step taken; the second minibatch, a step away from the rollout's policy, passes.
+    assert stats["gradient_steps"] == 1 and int(algorithm.optimizer.iterations.numpy()) == before + 1
+    assert stats["approx_kl"] > 1.5e-9 / 2
+    # The step itself: a minibatch past the limit changes no weight and no optimizer slot.
+    weights = [v.numpy().copy() for v in algorithm.policy.weights]
+    mb = next(algorithm.rollout.minibatches(algorithm.p.num_minibatches, np.random.default_rng(0)))
+    out = algorithm.train_step(mb, np.array([1, 2], np.int64), np.float32(0.0))
+    assert float(out["approx_kl"]) > 0 and int(algorithm.optimizer.iterations.numpy()) == before + 1
+    for old, new in zip(weights, algorithm.policy.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    loop.close()

@@ -136,7 +136,8 @@ def test_a_round_pushes_replays_and_rewrites_priorities(trained):
         del algo.memory.sample
     assert len(algo.memory) == 4 * n and stats["memory_fill"] == 4 * n / algo.p.memory_size
     assert len(drawn) == algo.p.off_epochs and all(len(d) == n for d in drawn)
-    on = stats["epochs_run"] * algo.p.num_minibatches
+    on = stats["gradient_steps"]
+    assert on == algo.p.epochs * algo.p.num_minibatches             # no target_kl in this preset
     assert stats["off_policy_share"] == stats["off_gradient_steps"] / (on + stats["off_gradient_steps"]) > 0
     # Every trajectory drawn or pushed this round now has the priority of its advantages
     # under the round's frozen network (which also acted this round).
@@ -150,12 +151,13 @@ def test_a_round_pushes_replays_and_rewrites_priorities(trained):
 def test_a_replayed_pass_stops_once_the_kl_to_the_frozen_network_passes_the_target(trained):
     algo = trained.algorithm
     p = algo.p
-    saved = p.target_kl
+    saved, before = p.target_kl, int(algo.optimizer.iterations.numpy())
     try:
         p.target_kl = 1e-12        # any gradient step moves the policy further than this
         stats = algo.off_policy(update=7)
     finally:
         p.target_kl = saved
-    # Each of the K_off passes stops after its first minibatch.
-    assert stats["off_gradient_steps"] == p.off_epochs < p.off_epochs * p.num_minibatches
-    assert stats["off_approx_kl"] > 1.5e-12
+    # The policy has moved since the round froze its copy, so each of the K_off passes stops
+    # at its first minibatch, whose step is not taken (the reference, A.2 step 5).
+    assert stats["off_gradient_steps"] == 0 and stats["off_approx_kl"] > 1.5e-12
+    assert int(algo.optimizer.iterations.numpy()) == before

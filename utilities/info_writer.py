@@ -29,7 +29,6 @@ TAGS = {
     "explained_variance": "train/explained_variance",
     "learning_rate": "train/learning_rate",
     "clip_range": "train/clip_range",
-    "epochs_run": "train/epochs_run",
     "steps_per_second": "time/steps_per_second",
     "update_share": "time/update_share",
     # Value-based algorithms (agent/dqn.py).
