@@ -266,10 +266,12 @@ def test_a_cartpole_sweep_on_two_nodes_survives_the_loss_of_a_node(tmp_path, ray
                                                             "include_dashboard": False})
     try:
         worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
-        sweep_dir = tmp_path / "sweep"
+        # The run folders go to --storage, the folder a real cluster's nodes all mount.
+        sweep_dir, experiment = tmp_path / "sweep", tmp_path / "shared" / "sweep"
         driver = agent_process("sweep", *CARTPOLE, "--seeds", "1,2", "--cpus-per-run", "1",
-                               "--address", cluster.address, "--sweep-dir", str(sweep_dir))
-        runs = {seed: sweep_dir / f"cartpole-seed{seed}" for seed in (1, 2)}
+                               "--address", cluster.address, "--sweep-dir", str(sweep_dir),
+                               "--storage", str(tmp_path / "shared"))
+        runs = {seed: experiment / f"cartpole-seed{seed}" for seed in (1, 2)}
 
         def on_worker():
             return [seed for seed, run in runs.items()
@@ -294,7 +296,8 @@ def test_a_cartpole_sweep_on_two_nodes_survives_the_loss_of_a_node(tmp_path, ray
         lines, finished = status(sweep_dir)   # what --status prints
         rows = [line.split() for line in lines if line.startswith("cartpole ")]
         assert [(r[1], r[2], r[-1]) for r in rows] == [("1", "4,096", "TERMINATED"), ("2", "4,096", "TERMINATED")]
-        assert finished and lines[-1] == f"tensorboard --logdir {sweep_dir}"
+        assert finished and lines[-1] == f"tensorboard --logdir {experiment}"
+        assert [p.name for p in sweep_dir.iterdir()] == ["sweep.json"]
     finally:
         cluster.shutdown()
 
