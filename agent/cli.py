@@ -7,6 +7,7 @@ and exits with 2, having written nothing.
 
 import argparse
 import datetime
+import math
 import os
 import pathlib
 import sys
@@ -18,14 +19,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def int_at_least(minimum, allowed):
-    """An argparse type: an integer >= minimum (underscores allowed), else one line naming it."""
+def int_at_least(minimum, allowed, maximum=None):
+    """An argparse type: an integer >= minimum (and <= maximum; underscores allowed), else one
+    line naming it."""
     def parse(text):
         try:
             value = int(text.replace("_", ""))
         except ValueError:
             value = None
-        if value is None or value < minimum:
+        if value is None or value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
     return parse
@@ -53,14 +55,30 @@ def share(text):
     return value
 
 
+MAX_SEED = 2**31 - 1    # EnvPool's seeds are non-negative 32-bit integers
+seed = int_at_least(0, f"an integer from 0 to {MAX_SEED}", MAX_SEED)
+
+
 def seed_list(value):
     try:
         seeds = [int(part) for part in value.split(",")]
     except ValueError:
         seeds = []
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"must be distinct integers separated by commas, got {value!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= k <= MAX_SEED for k in seeds):
+        raise argparse.ArgumentTypeError(f"must be distinct integers from 0 to {MAX_SEED} separated by commas, "
+                                         f"got {value!r}")
     return seeds
+
+
+def finite(text):
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def build_parser():
@@ -76,12 +94,12 @@ def build_parser():
     train.add_argument("--actions", type=text, help="mario: right, simple, complex or right-a (default: the preset's)")
     train.add_argument("--steps", type=positive_int, help="agent steps over all envs (default: the preset's)")
     train.add_argument("--num-envs", type=positive_int, help="parallel envs (default: the preset's)")
-    train.add_argument("--seed", type=int, help="random seed (default 1)")
+    train.add_argument("--seed", type=seed, help="random seed (default 1)")
     train.add_argument("--seeds", type=seed_list, help="train these seeds one after another, e.g. 1,2,3 "
                                                       "(run folders <run-dir>-seed<k>)")
     train.add_argument("--give-up-after", type=positive_int, metavar="S",
                        help="with --give-up-below T: move on when the mean return is still <= T after S updates")
-    train.add_argument("--give-up-below", type=float, metavar="T")
+    train.add_argument("--give-up-below", type=finite, metavar="T")
     train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>-<algo>-<time>)")
     train.add_argument("--resume", type=text, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last checkpoint (only --steps may change)")
@@ -195,6 +213,8 @@ def new_config(args):
         if folder.has_run():
             raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
                              f"continue it with --resume {folder.path} or choose another --run-dir")
+        if folder.path.is_dir() and any(folder.path.iterdir()):
+            raise ValueError(f"run folder {str(folder.path)!r} holds other files: choose a new or empty --run-dir")
         check_writable(folder.path, "run folder")
     except ValueError as err:
         raise UsageError(err) from None
@@ -235,15 +255,15 @@ def without_rnd(cfg):
 
 
 def check_clear_flags(args, name):
-    """UsageError unless --clear-episodes and --stop-at-clear-rate suit the game `name`."""
+    """UsageError unless --clear-episodes, --stop-at-clear and --stop-at-clear-rate suit the game `name`."""
     import envs
 
     if envs.resolve_game(name).tests.clear_episodes:
         if getattr(args, "stop_at_clear_rate", None) is not None and args.clear_episodes == 0:
             raise UsageError("--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
         return
-    for flag, value in (("--clear-episodes", args.clear_episodes), ("--stop-at-clear-rate",
-                                                                    getattr(args, "stop_at_clear_rate", None))):
+    for flag, value in (("--clear-episodes", args.clear_episodes), ("--stop-at-clear", args.stop_at_clear),
+                        ("--stop-at-clear-rate", getattr(args, "stop_at_clear_rate", None))):
         if value:
             raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
 
@@ -270,7 +290,7 @@ def resumed_config(args):
     try:
         cfg = RunConfig.from_json(text).validate()
         envs.resolve_game(cfg.game)
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise UsageError(f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0]) from None
     if args.steps is not None:
         if args.steps < cfg.total_steps:
@@ -286,34 +306,54 @@ def train(args):
         if args.seed is not None or args.resume:
             return fail("train", "--seeds cannot be combined with --seed or --resume")
         base = args.run_dir or default_run_dir(args.game or "freeway", args.algo or "ppo", args.stage)
-        for seed in args.seeds:
-            code = train_one(argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}",
-                                                   "export_dir": args.export_dir and f"{args.export_dir}-seed{seed}"}))
+        runs = [argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}",
+                                      "export_dir": args.export_dir and f"{args.export_dir}-seed{seed}"})
+                for seed in args.seeds]
+        try:
+            for run in runs:   # every seed's input, before the first one trains
+                checked_run(run)
+        except UsageError as err:
+            return fail("train", err)
+        for run in runs:
+            code = train_one(run)
             if code != 0:
                 return code
         return 0
     return train_one(args)
 
 
+def checked_run(args):
+    """(RunConfig, RunFolder) of a `train` command, every flag checked (UsageError naming the
+    first bad one); nothing is written."""
+    from utilities.run_folder import check_export_folder
+
+    if (args.give_up_after is None) != (args.give_up_below is None):
+        raise UsageError("--give-up-after and --give-up-below go together")
+    cfg, folder = resumed_config(args) if args.resume else new_config(args)
+    check_clear_flags(args, cfg.game)
+    try:
+        check_export_folder(args.export_dir or folder.default_export(), folder.path)
+    except ValueError as err:
+        raise UsageError(err) from None
+    return cfg, folder
+
+
 def train_one(args, after_save=None):
     """One training run as `python -m agent train` makes it; after_save: see agent.loop.Loop."""
     import envs
 
-    if (args.give_up_after is None) != (args.give_up_below is None):
-        return fail("train", "--give-up-after and --give-up-below go together")
     try:
-        cfg, folder = resumed_config(args) if args.resume else new_config(args)
-    except UsageError as err:
-        return fail("train", err)
-    try:
-        check_clear_flags(args, cfg.game)
+        cfg, folder = checked_run(args)
     except UsageError as err:
         return fail("train", err)
     game = envs.resolve_game(cfg.game)
     # The env comes first: its observation sizes a replay or trajectory memory, checked
     # before TensorFlow loads and before the run folder is written.
     cpus = envs.cpu_settings(cfg.game, args.cpus, cfg.num_envs) if args.cpus else {}
-    env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env, **cpus)
+    try:
+        env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env, **cpus)
+    except (TypeError, ValueError) as err:    # env settings of a hand-edited config.json, say
+        return fail("train", f"cannot make the {cfg.game} env of {str(folder.path)!r}: {err}".splitlines()[0])
     space = env.single_observation_space
     try:
         cfg.params.ensure_fits(cfg.num_envs, space.shape, space.dtype)
@@ -438,8 +478,7 @@ def new_sweep(args):
                     "--run-dir", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
                     *(part for flag, value, _ in given for part in (flag, value))]
             run = build_parser().parse_args(argv)
-            new_config(run)   # raises UsageError naming the first bad value
-            check_clear_flags(run, args.game)
+            checked_run(run)   # raises UsageError naming the first bad value
             resume_argv = ["train", "--resume", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
                            *(part for flag, value, kept in given if kept for part in (flag, value))]
             trials.append({"name": name, "stage": stage, "seed": seed, "run_dir": str(run_dir), "argv": argv,
@@ -522,14 +561,14 @@ def set_tensorflow_threads(cpus):
 
 
 def export_command(args):
-    from utilities.run_folder import RunFolder, check_writable
+    from utilities.run_folder import RunFolder, check_export_folder
 
     folder = RunFolder(args.run_dir)
     if not folder.has_run() or not folder.has_checkpoint():
         return fail("export", f"no run with a checkpoint in {str(folder.path)!r}")
     out = pathlib.Path(args.out) if args.out else folder.default_export()
     try:
-        check_writable(out, "export folder")
+        check_export_folder(out, folder.path)
     except ValueError as err:
         return fail("export", err)
     import_tensorflow_quietly()
@@ -547,22 +586,31 @@ def play(args):
     import json
 
     import envs
+    from utilities.run_folder import check_writable
 
-    if args.video and not pathlib.Path(args.video).parent.resolve().is_dir():
-        return fail("play", f"no folder for --video {args.video!r}")
+    if args.video:
+        video = pathlib.Path(args.video)
+        if not video.parent.resolve().is_dir():
+            return fail("play", f"no folder for --video {args.video!r}")
+        try:
+            check_writable(video.parent, "--video folder")
+        except ValueError as err:
+            return fail("play", err)
     import_tensorflow_quietly()
+    import tensorflow as tf
     from agent.export import read_card
 
     try:
         card = read_card(args.model_dir)
         game = envs.resolve_game(card["game"])
-    except (OSError, ValueError, KeyError) as err:
-        return fail("play", f"cannot play {args.model_dir!r}: {err}")
-    import tensorflow as tf
+        if args.video and len(card["obs_shape"]) != 3:
+            raise ValueError(f"--video needs a game seen as images; {card['game']} is seen as a vector")
+        policy = tf.saved_model.load(args.model_dir)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return fail("play", f"cannot play {args.model_dir!r}: {err}".splitlines()[0])
     from agent.evaluation import greedy_episode
     from utilities.video import write_mp4
 
-    policy = tf.saved_model.load(args.model_dir)
     env = envs.make_test_env(card["game"], 0, random_starts=args.random_starts, **card.get("env", {}))
     frames, cleared = [], 0
     try:
@@ -594,12 +642,27 @@ def format_summary(s):
 
 
 def plot(args):
+    from utilities.run_folder import check_writable
+
     missing = [d for d in args.run_dirs if not pathlib.Path(d).is_dir()]
     if missing:
         return fail("plot", f"no run folder {missing[0]!r}")
+    out = pathlib.Path(args.out)
+    if out.is_dir():
+        return fail("plot", f"--out {args.out!r} is a folder; give the PNG file's path")
+    try:
+        check_writable(out.parent, "--out folder")
+    except ValueError as err:
+        return fail("plot", err)
     import_tensorflow_quietly()
+    from utilities.events import read_scalars
     from utilities.plots import plot_learning_curve
 
+    empty = [d for d in args.run_dirs if not read_scalars(d).get(args.tag)]
+    if empty:
+        return fail("plot", f"no {args.tag!r} scalars in {empty[0]!r} (a run folder's event files; --tag names "
+                            f"a TensorBoard tag such as episode/return)")
+    out.parent.mkdir(parents=True, exist_ok=True)
     print(plot_learning_curve(args.run_dirs, args.out, args.tag))
     return 0
 

@@ -74,7 +74,7 @@ class Sweep:
             if values.get("format") != FORMAT:
                 raise ValueError(f"format {values.get('format')!r}")
             return cls(**values)
-        except (OSError, ValueError, TypeError) as err:
+        except (OSError, ValueError, TypeError, AttributeError) as err:
             raise ValueError(f"no sweep in {str(sweep_dir)!r}: it needs a readable {SPEC} "
                              f"({str(err).splitlines()[0]})") from None
 

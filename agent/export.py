@@ -18,9 +18,7 @@ import tensorflow as tf
 from agent.config import RunConfig, learner_class
 from agent.loop import LoopState, checkpoint_store
 from utilities.checkpoints import saved_meta
-from utilities.run_folder import RunFolder
-
-CARD = "policy.json"
+from utilities.run_folder import EXPORT_CARD, RunFolder
 
 
 def write_export(module, model, out_dir, card):
@@ -31,7 +29,7 @@ def write_export(module, model, out_dir, card):
     shutil.rmtree(tmp, ignore_errors=True)
     tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
     model.save(tmp / "policy.keras")
-    (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
+    (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
     old = out_dir.with_name(out_dir.name + ".old")
     if out_dir.exists():
         out_dir.rename(old)
@@ -75,4 +73,4 @@ def read_card(model_dir):
     model_dir = pathlib.Path(model_dir)
     if not (model_dir / "saved_model.pb").is_file():
         raise FileNotFoundError(f"{str(model_dir)!r} is not an exported policy (no saved_model.pb)")
-    return json.loads((model_dir / CARD).read_text())
+    return json.loads((model_dir / EXPORT_CARD).read_text())

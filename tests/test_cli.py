@@ -28,6 +28,11 @@ from utilities.run_folder import RunFolder
     (["--game", "mario", "--stage", "9-1"], "unknown stage '9-1'"),
     (["--steps", ""], "--steps: must be a positive integer"),
     (["--seeds", ""], "--seeds: must be distinct integers"),
+    (["--seed", "-1"], "--seed: must be an integer from 0 to 2147483647, got '-1'"),
+    (["--seed", "5000000000"], "--seed: must be an integer from 0 to 2147483647"),
+    (["--seeds", "1,-2"], "--seeds: must be distinct integers from 0 to 2147483647"),
+    (["--give-up-after", "2", "--give-up-below", "nan"], "--give-up-below: must be a finite number, got 'nan'"),
+    (["--game", "cartpole", "--stop-at-clear"], "--stop-at-clear is for games that report clears"),
     # Value-based algorithms: a replay that does not fit in free memory, non-positive or
     # too small capacities, their flags on PPO.
     (["--algo", "ddqn", "--game", "cartpole", "--buffer-size", "1_000_000_000_000"],
@@ -55,6 +60,68 @@ def test_unusable_run_folder_is_refused_before_training(tmp_path, run_dir, messa
     result = run_cli("train", "--game", "cartpole", "--run-dir", run_dir, cwd=tmp_path)
     assert one_line_error(result, message), result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def snapshot(folder):
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_folders_that_hold_something_else_are_refused_and_left_as_they_were(tmp_path):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    taken = tmp_path / "runs-seed2"
+    taken.mkdir()
+    (taken / "config.json").write_text("{}")
+    before = snapshot(tmp_path)
+    cartpole = ["train", "--game", "cartpole", "--no-progress"]
+    for args, message in [
+        ([*cartpole, "--run-dir", str(keep)], "holds other files"),
+        ([*cartpole, "--run-dir", str(tmp_path / "run"), "--export-dir", str(keep)],
+         "holds something other than an export"),
+        # An export replaces its folder whole: never one that holds the run.
+        ([*cartpole, "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path)], "holds the run folder"),
+        # Every seed's folders are checked before the first seed trains.
+        ([*cartpole, "--seeds", "1,2", "--run-dir", str(tmp_path / "runs")], "runs-seed2' already holds a run"),
+    ]:
+        result = run_cli(*args, cwd=tmp_path)
+        assert one_line_error(result, message), (args, result.stderr[-2000:])
+    assert snapshot(tmp_path) == before
+
+
+def test_unreadable_files_are_one_line_errors(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("null")
+    from agent import presets
+
+    cfg = RunConfig.from_preset(presets.preset("ppo", "classic"), game="cartpole", algo="ppo")
+    cfg.env["gravity"] = 3.0                 # no such setting of the env
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "config.json").write_text(cfg.to_json())
+    (tmp_path / "edited" / "checkpoints").mkdir()
+    (tmp_path / "edited" / "checkpoints" / "checkpoint").write_text("")
+    fake = tmp_path / "fake"            # an export's files with junk in them
+    fake.mkdir()
+    (fake / "saved_model.pb").write_bytes(b"junk")
+    (fake / "policy.json").write_text(json.dumps({"game": "cartpole", "obs_shape": [4]}))
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text("[]")
+    (tmp_path / "empty").mkdir()
+    before = snapshot(tmp_path)
+    for args, message in [
+        (["train", "--resume", "run"], "cannot resume"),
+        (["train", "--resume", "edited"], "cannot make the cartpole env of 'edited'"),
+        (["play", "fake"], "cannot play 'fake'"),
+        (["play", "fake", "--video", "v.mp4"], "--video needs a game seen as images; cartpole is seen as a vector"),
+        (["play", "fake", "--video", "/sys/v.mp4"], "--video folder '/sys' cannot be written"),
+        (["sweep", "--status", "sweep"], "no sweep in"),
+        (["plot", "empty"], "no 'episode/return' scalars in 'empty'"),
+        (["plot", "empty", "--out", "empty"], "--out 'empty' is a folder"),
+        (["plot", "empty", "--out", "/sys/c.png"], "cannot be written"),
+    ]:
+        result = run_cli(*args, cwd=tmp_path)
+        assert one_line_error(result, message), (args, result.stderr[-2000:])
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("args, message", [

@@ -70,6 +70,19 @@ def test_export_command_rewrites_a_runs_export_that_plays(tmp_path, algo, output
     assert one_line_error(refused, "is a file, not a folder"), refused.stderr
 
 
+def test_an_export_never_replaces_a_folder_that_holds_the_run_or_other_files(tmp_path):
+    run_dir = tmp_path / "old"
+    shutil.copytree(FORMAT_1, run_dir)
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("mine")
+    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+    for out, message in [("old", "holds the run folder"), (".", "holds the run folder"),
+                         ("keep", "holds something other than an export")]:
+        result = run_cli("export", "old", "--out", out, cwd=tmp_path)
+        assert one_line_error(result, message), (out, result.stderr)
+    assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
+
+
 def test_a_run_of_an_older_version_is_refused(tmp_path):
     run_dir = tmp_path / "old"
     shutil.copytree(FORMAT_1, run_dir)

@@ -6,12 +6,15 @@ logs/<run-name>/
   checkpoints/              ckpt-N.* and the `checkpoint` state file (utilities.checkpoints)
   best_test_episode.mp4     the best greedy test episode so far
   sweep_trial.log           in a sweep (agent/distributed.py): one line per start of the trial
-saved_model/<run-name>/     its export (agent.export)
+saved_model/<run-name>/     its export (agent.export): a SavedModel, policy.keras and the card
 """
 
 import os
 import pathlib
 import tempfile
+
+
+EXPORT_CARD = "policy.json"   # what marks a folder as an export (agent.export writes it)
 
 
 class RunFolder:
@@ -81,3 +84,17 @@ def check_writable(path, what):
     except OSError as err:
         raise ValueError(f"{what} {str(path)!r} cannot be written: {str(ancestor)!r}: "
                          f"{err.strerror or err}") from None
+
+
+def check_export_folder(path, run_dir):
+    """ValueError (one line) unless `path` may take the export of the run in `run_dir`: a new
+    or empty folder, or an earlier export. An export replaces its folder whole, so a folder
+    holding anything else (the run itself, say) is refused, not emptied."""
+    path, run = pathlib.Path(path).absolute(), pathlib.Path(run_dir).absolute()
+    if path == run or path in run.parents:
+        raise ValueError(f"export folder {str(path)!r} holds the run folder {str(run)!r}: an export replaces "
+                         f"its folder whole; choose another")
+    if path.is_file() or (path.is_dir() and any(path.iterdir()) and not (path / EXPORT_CARD).is_file()):
+        raise ValueError(f"export folder {str(path)!r} holds something other than an export: an export replaces "
+                         f"its folder whole; choose a new folder, an empty one or an earlier export")
+    check_writable(path, "export folder")

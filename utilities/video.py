@@ -32,6 +32,8 @@ def write_mp4(frames, path, fps=30):
         raise ValueError("no frames to write")
     height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():   # OpenCV fails silently otherwise
+        raise OSError(f"cannot write the video {str(path)!r}")
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
