@@ -227,6 +227,8 @@ def run(sweep, sweep_dir, address=None, resume=False):
     runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}}
     common = dict(include_dashboard=False, runtime_env=runtime_env, logging_level=logging.WARNING,
                   configure_logging=True)
+    if address is None and not cpus_fit(sweep.cpus_per_run, os.cpu_count()):
+        return 2
     reaper = Reaper() if address is None else None
     if address is None:
         ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address=LOCAL_IP,
@@ -240,6 +242,9 @@ def run(sweep, sweep_dir, address=None, resume=False):
                   f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}", file=sys.stderr)
             return 2
     try:
+        if address is not None and not cpus_fit(sweep.cpus_per_run, max(
+                (node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)):
+            return 2
         if not resume:
             sweep_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(sweep_dir / SPEC, sweep.to_json())
@@ -269,6 +274,16 @@ def run(sweep, sweep_dir, address=None, resume=False):
     if not finished:
         print(f"not every run finished; continue with: python -m agent sweep --resume {sweep_dir}")
     return 0 if finished else 1
+
+
+def cpus_fit(cpus_per_run, largest):
+    """Whether a run's CPUs fit the largest node; if not, says so in one line (Tune would
+    leave such runs pending forever)."""
+    if cpus_per_run <= largest:
+        return True
+    print(f"python -m agent sweep: error: --cpus-per-run {cpus_per_run} is more than any node has (at most "
+          f"{largest:g} CPUs): no run could start", file=sys.stderr)
+    return False
 
 
 def progress():

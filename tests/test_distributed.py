@@ -108,6 +108,14 @@ def test_address_auto_without_a_cluster_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_more_cpus_per_run_than_any_node_has_is_refused(tmp_path):
+    # A local Ray instance of this machine's cores: no run could ever start.
+    result = run_cli("sweep", "--game", "cartpole", "--cpus-per-run", str(os.cpu_count() + 1), "--sweep-dir",
+                     str(tmp_path / "s"), cwd=tmp_path)
+    assert one_line_error(result, f"--cpus-per-run {os.cpu_count() + 1} is more than any node"), result.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_the_32_stage_sweep_plans_one_train_run_per_stage_and_seed(tmp_path):
     args = cli.build_parser().parse_args(["sweep", "--game", "mario", "--stages", "all", "--seeds", "1,2",
                                           "--steps", "4096", "--cpus-per-run", "3", "--stop-at-clear-rate", "0.9",
