@@ -296,8 +296,6 @@ def resumed_config(args):
         if args.steps < cfg.total_steps:
             raise UsageError(f"--steps {args.steps} is below the run's {cfg.total_steps}: it may only be raised")
         cfg.total_steps = args.steps
-    if not folder.has_checkpoint():
-        raise UsageError(f"run {str(folder.path)!r} has no checkpoint to resume")
     return cfg, folder
 
 
@@ -389,12 +387,15 @@ def train_one(args, after_save=None):
                 test_every=test_every or 1, stop_at_clear=args.stop_at_clear,
                 stop_at_clear_rate=getattr(args, "stop_at_clear_rate", None), after_save=after_save)
     try:
-        if args.resume:
+        if args.resume and folder.has_checkpoint():
             try:
                 path = loop.restore()
             except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
                 return fail("train", f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0])
             print(f"resuming {folder.path} from {path} at step {int(loop.state.step.numpy()):,}")
+        elif args.resume:
+            # Killed before its first checkpoint: its last checkpoint is the start.
+            print(f"{folder.path} has no checkpoint yet: training it from step 0 with its config")
         folder.write_config(cfg.to_json())
         print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}, {cfg.precision}) for {cfg.total_steps:,} steps "
               f"-> {folder.path}")

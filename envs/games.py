@@ -114,7 +114,12 @@ def cpu_settings(game, cpus, num_envs):
 
 def make_test_env(game, seed, num_envs=1, random_starts=False, render=True, **env_kwargs):
     """Env(s) for greedy test episodes. Mario: seed 000's test has no random starts
-    (random_starts=True is for clear rates); render adds the screen for videos."""
-    if resolve_game(game).kind == "mario":
+    (random_starts=True is for clear rates); render adds the screen for videos. Atari:
+    the game's own score (no reward clipping, which only shapes training), as published
+    scores count it."""
+    kind = resolve_game(game).kind
+    if kind == "mario":
         env_kwargs = {**env_kwargs, "random_starts": random_starts, "render": render}
+    if kind == "atari":
+        env_kwargs = {**env_kwargs, "reward_clip": False}
     return make(game, num_envs, seed, **env_kwargs)

@@ -200,6 +200,21 @@ def test_a_run_config_with_a_bad_batch_size_is_refused_on_resume(tmp_path):
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
+    from agent import presets
+
+    cfg = RunConfig.from_preset(presets.preset("ppo", "classic"), game="cartpole", algo="ppo", seed=3,
+                                total_steps=1024)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(cfg.to_json())    # what `train` writes before training
+    result = run_cli("train", "--resume", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "has no checkpoint yet: training it from step 0" in result.stdout
+    assert "done: 1,024 steps, 2 updates" in result.stdout and RunFolder(run_dir).has_checkpoint()
+
+
 def test_no_rnd_runs_the_rnd_preset_without_rnd():
     from agent import presets
     from agent.cli import without_rnd

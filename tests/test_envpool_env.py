@@ -101,3 +101,25 @@ def test_each_named_atari_game_steps_through_the_interface():
             assert not np.array_equal(frames[0][:, -1], frames[-1][:, -1]), name
         finally:
             env.close()
+
+
+def test_test_episodes_count_the_games_own_score_not_the_clipped_reward():
+    # Training clips Atari rewards to their sign; a greedy test reports the score as
+    # published (Space Invaders pays 5-30 points an alien).
+    from agent.evaluation import greedy_episode
+
+    settings = {"reward_clip": True, "max_episode_steps": 400, "repeat_action_probability": 0.0}
+    fire = lambda obs: np.ones(len(obs), np.int64)    # noqa: E731  (FIRE: the same episode in both envs)
+    clipped_env = envs.make("SpaceInvaders-v5", 1, 0, **settings)
+    clipped_env.reset()
+    clipped = 0.0
+    for _ in range(400):
+        _, reward, terminated, truncated, _ = clipped_env.step(np.ones(1, np.int64))
+        clipped += reward[0]
+        if terminated[0] or truncated[0]:
+            break
+    clipped_env.close()
+    test_env = envs.make_test_env("SpaceInvaders-v5", 0, **settings)
+    score = greedy_episode(fire, test_env)["return"]
+    test_env.close()
+    assert clipped > 0 and score >= 5 * clipped, (score, clipped)
