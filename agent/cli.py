@@ -213,8 +213,9 @@ def new_config(args):
         if folder.has_run():
             raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
                              f"continue it with --resume {folder.path} or choose another --run-dir")
-        if folder.path.is_dir() and any(folder.path.iterdir()):
-            raise ValueError(f"run folder {str(folder.path)!r} holds other files: choose a new or empty --run-dir")
+        if folder.foreign_files():
+            raise ValueError(f"run folder {str(folder.path)!r} holds other files "
+                             f"({folder.foreign_files()[0].name!r}): choose a new or empty --run-dir")
         check_writable(folder.path, "run folder")
     except ValueError as err:
         raise UsageError(err) from None

@@ -47,6 +47,12 @@ class RunFolder:
     def has_run(self):
         return self.config.exists()
 
+    def foreign_files(self):
+        """What the folder holds that no run writes (a new run must not mix with it)."""
+        own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name}
+        return [p for p in self.path.iterdir() if p.name not in own and not p.name.startswith("events.out.")] \
+            if self.path.is_dir() else []
+
     def has_checkpoint(self):
         return (self.checkpoints / "checkpoint").is_file()
 
