@@ -13,6 +13,7 @@ cannot tell the two apart.
 
 import multiprocessing as mp
 import multiprocessing.connection
+import time
 import weakref
 from multiprocessing import shared_memory
 
@@ -26,6 +27,7 @@ from envs.mario_rules import StageRules, classic_frame_reward, parse_stage
 ACTION_SETS = ("right", "simple", "complex", "right-a")   # right-a: seed 001's [right], [right, A]
 FRAME = (84, 84)
 SCREEN = (240, 256, 3)   # the NES picture, for videos
+WAIT_SLICE = 1.0         # seconds a wait for the workers blocks before it counts the time
 
 
 def _buttons(action_set):
@@ -213,9 +215,14 @@ class MarioVecEnv:
         """One reply from every worker; a dead worker raises instead of hanging."""
         replies = {}
         pending = {conn: p for conn, p in zip(self._conns, self._processes)}
+        waited = 0.0
         while pending:
-            ready = mp.connection.wait(list(pending) + [p.sentinel for p in pending.values()], self.timeout)
-            if not ready:
+            start = time.monotonic()
+            ready = mp.connection.wait(list(pending) + [p.sentinel for p in pending.values()], WAIT_SLICE)
+            # Waited in slices, each counted at most once: the time this process was suspended
+            # (Ctrl-Z, kill -STOP) is no delay of the workers, which were stopped with it.
+            waited += min(time.monotonic() - start, WAIT_SLICE)
+            if not ready and waited >= self.timeout:
                 raise WorkerDied(f"Mario workers gave no answer within {self.timeout:.0f} s")
             for conn, p in list(pending.items()):
                 if conn in ready:

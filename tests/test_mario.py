@@ -143,6 +143,22 @@ def test_a_killed_worker_raises_quickly_and_nothing_is_left():
     assert not any(_alive(p) for p in pids)
 
 
+def test_a_hung_worker_raises_after_the_timeout():
+    env = MarioVecEnv(2, seed=0, num_workers=2)
+    env.reset()
+    env.timeout = 2.0
+    hung = env._processes[1].pid
+    os.kill(hung, signal.SIGSTOP)           # alive, never answering
+    start = time.time()
+    try:
+        with pytest.raises(WorkerDied, match="no answer within 2 s"):
+            env.step(np.array([0, 0]))
+        assert 2 <= time.time() - start < 5
+    finally:
+        os.kill(hung, signal.SIGCONT)
+        env.close()
+
+
 def test_no_worker_outlives_its_parent(tmp_path):
     code = ("import os, signal, sys, numpy as np\n"
             "from envs.mario import MarioVecEnv\n"
@@ -163,6 +179,38 @@ def test_no_worker_outlives_its_parent(tmp_path):
         while any(_alive(p) for p in pids) and time.time() < deadline:
             time.sleep(0.1)
         assert not any(_alive(p) for p in pids), how
+
+
+def test_a_run_suspended_longer_than_the_worker_timeout_goes_on(tmp_path):
+    # Ctrl-Z (or kill -STOP) stops the whole process group; after `fg` the workers answer
+    # at once, and the time the parent was stopped is not their delay.
+    code = ("import time, numpy as np\n"
+            "from envs.mario import MarioVecEnv\n"
+            "if __name__ == '__main__':\n"
+            "    env = MarioVecEnv(2, seed=0, action_set='right', num_workers=2)\n"
+            "    env.reset()\n"
+            "    env.timeout = 2.0\n"
+            "    print('stepping', flush=True)\n"
+            "    end = time.time() + 8\n"       # steps through the stop and 2 s past it
+            "    while time.time() < end:\n"
+            "        env.step(np.ones(2, np.int64))\n"
+            "    env.close()\n"
+            "    print('done', flush=True)\n")
+    script = tmp_path / "parent.py"
+    script.write_text(code)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "stepping", proc.stderr.read()[-2000:]
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(5)                        # 2.5 x the workers' timeout
+        os.killpg(proc.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0 and out.strip() == "done", err[-2000:]
 
 
 def test_greedy_test_episode_is_cut_after_200_identical_actions():
