@@ -31,6 +31,7 @@ def write_export(module, model, out_dir, card):
     model.save(tmp / "policy.keras")
     (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
     old = out_dir.with_name(out_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)     # left by an export killed before its end
     if out_dir.exists():
         out_dir.rename(old)
     tmp.rename(out_dir)

@@ -131,8 +131,16 @@ class Loop:
         return path
 
     def save(self):
-        self.state.sync_for_save()
-        path = self.checkpoints.save(int(self.state.updates.numpy()))
+        number = int(self.state.updates.numpy())
+        path = self.checkpoints.latest
+        # The closing save right after a periodic one (or a resume with nothing left to do)
+        # would rewrite checkpoint N in place, its side files included, while the state file
+        # names it: nothing changed since, so it is skipped.
+        if path is None or int(path.rsplit("-", 1)[1]) != number:
+            if self.writer is not None:
+                self.writer.flush()    # the summaries up to the checkpoint are on disk with it
+            self.state.sync_for_save()
+            path = self.checkpoints.save(number)
         if self.after_save is not None:
             self.after_save(path, self.state)
         return path
@@ -206,9 +214,12 @@ class Loop:
                     stats = algorithm.update(step)
                     now = time.perf_counter()
                     update_seconds += now - t0
-                    if not np.isfinite(stats["loss"]):
-                        raise NonFiniteLoss(f"non-finite loss ({stats['loss']}) at update {updates + 1}; stopped, "
-                                            f"last good checkpoint kept in {self.folder.checkpoints}")
+                    # Every loss the update reports (PTR-PPO's replayed passes report off_loss).
+                    bad = {k: v for k, v in stats.items() if k.endswith("loss") and not np.isfinite(v)}
+                    if bad:
+                        raise NonFiniteLoss(f"non-finite {', '.join(f'{k} ({v})' for k, v in bad.items())} at "
+                                            f"update {updates + 1}; stopped, last good checkpoint kept in "
+                                            f"{self.folder.checkpoints}")
                     updates += 1
                     state.step.assign(step)
                     state.updates.assign(updates)

@@ -13,6 +13,7 @@ cannot tell the two apart.
 
 import multiprocessing as mp
 import multiprocessing.connection
+import signal
 import time
 import weakref
 from multiprocessing import shared_memory
@@ -123,6 +124,9 @@ def _shared_size(num_envs, render):
 
 
 def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_starts, render):
+    # Ctrl-C in a terminal reaches the whole process group: the parent saves a checkpoint
+    # and ends the workers itself, so they must not die of it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     shm = shared_memory.SharedMemory(name=shm_name, track=False)   # the parent owns it
     out = _views(shm.buf, num_envs, render)
     games = [MarioGame(stage, action_set, s, random_starts) for s in seeds]

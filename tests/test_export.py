@@ -89,3 +89,25 @@ def test_a_run_of_an_older_version_is_refused(tmp_path):
     result = run_cli("export", str(run_dir), cwd=tmp_path)
     assert one_line_error(result, "comes from an older version of the package"), result.stderr
     assert not (tmp_path / "saved_model").exists()
+
+
+def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
+    # write_export swaps the new export in: out -> out.old, new -> out, then drops out.old.
+    # A kill before the drop leaves out.old behind; the next export must still go through.
+    import keras
+    import tensorflow as tf
+
+    from agent.export import read_card, write_export
+
+    out = tmp_path / "policy"
+    for folder, text in ((out, "the previous export"), (tmp_path / "policy.old", "left by a killed export")):
+        folder.mkdir()
+        (folder / "note.txt").write_text(text)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    module = tf.Module()
+    module.model = model
+    module.__call__ = tf.function(lambda x: {"action": tf.argmax(model(x), -1)},
+                                  input_signature=[tf.TensorSpec((None, 2), tf.float32)])
+    write_export(module, model, out, {"game": "cartpole"})
+    assert read_card(out) == {"game": "cartpole"} and not (out / "note.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]

@@ -43,7 +43,7 @@ class ScriptedEnv:
 
 class ScriptedAlgorithm:
     """Ready every `period` agent steps; its update adds 1 to a weight and reports
-    `losses[k]` at update k (1.0 past the list)."""
+    `losses[k]` at update k (1.0 past the list; a dict is reported as it is)."""
 
     warmup_steps = 0
 
@@ -64,7 +64,8 @@ class ScriptedAlgorithm:
     def update(self, step):
         k = int(self.weight.numpy())
         self.weight.assign_add(1.0)
-        return {"loss": self.losses[k] if k < len(self.losses) else 1.0}
+        loss = self.losses[k] if k < len(self.losses) else 1.0
+        return loss if isinstance(loss, dict) else {"loss": loss}
 
     def greedy(self, obs):
         return np.zeros(len(obs), int)
@@ -116,6 +117,34 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLoss, match="update 3"):
         loop.train(progress=False)
     assert loop.checkpoints.latest.endswith("ckpt-2")
+    loop.close()
+
+
+def test_a_non_finite_loss_of_any_phase_stops_the_run(tmp_path):
+    # PTR-PPO reports its replayed passes' loss apart from the on-policy one.
+    losses = [1.0, {"loss": 1.0, "off_loss": np.inf}]
+    loop = scripted_loop(tmp_path, algorithm=ScriptedAlgorithm(losses=losses), checkpoint_every=1)
+    with pytest.raises(NonFiniteLoss, match=r"non-finite off_loss \(inf\) at update 2"):
+        loop.train(progress=False)
+    assert loop.checkpoints.latest.endswith("ckpt-1")
+    loop.close()
+
+
+@pytest.mark.parametrize("checkpoint_every, saved", [(1, [1, 2, 3]), (2, [2, 3]), (5, [3])])
+def test_each_checkpoint_is_written_once_with_its_summaries_on_disk(tmp_path, checkpoint_every, saved):
+    # The closing save after a periodic one would rewrite checkpoint N, side files and all,
+    # while the state file names it; and a checkpoint's summaries must not wait in a buffer.
+    written, on_disk = [], []
+    loop = scripted_loop(tmp_path, steps=400, checkpoint_every=checkpoint_every,
+                         after_save=lambda path, state: on_disk.append(
+                             [s for s, _ in read_scalars(tmp_path)["loss/total"]]))
+    save = loop.checkpoints.save
+    loop.checkpoints.save = lambda number: written.append(number) or save(number)
+    loop.train(progress=False, max_updates=3)
+    assert written == saved
+    # Each report sees every update's summary up to its checkpoint (4 agent steps an update).
+    assert on_disk[-1] == [4, 8, 12] and all(steps == list(range(4, 4 * n + 1, 4))
+                                            for steps, n in zip(on_disk, saved))
     loop.close()
 
 

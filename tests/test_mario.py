@@ -213,6 +213,37 @@ def test_a_run_suspended_longer_than_the_worker_timeout_goes_on(tmp_path):
     assert proc.returncode == 0 and out.strip() == "done", err[-2000:]
 
 
+def test_ctrl_c_in_a_terminal_leaves_the_workers_to_the_parent(tmp_path):
+    # Ctrl-C signals the whole process group; the training loop finishes its update and saves
+    # (agent/loop.py), which needs the workers alive.
+    code = ("import time, numpy as np\n"
+            "from envs.mario import MarioVecEnv\n"
+            "if __name__ == '__main__':\n"
+            "    env = MarioVecEnv(2, seed=0, action_set='right', num_workers=2)\n"
+            "    env.reset()\n"
+            "    print('stepping', flush=True)\n"
+            "    try:\n"
+            "        while True:\n"
+            "            env.step(np.ones(2, np.int64))\n"
+            "    except KeyboardInterrupt:\n"
+            "        env.step(np.ones(2, np.int64))\n"
+            "    env.close()\n"
+            "    print('saved', flush=True)\n")
+    script = tmp_path / "parent.py"
+    script.write_text(code)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "stepping", proc.stderr.read()[-2000:]
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0 and out.strip() == "saved", err[-2000:]
+
+
 def test_greedy_test_episode_is_cut_after_200_identical_actions():
     from agent.evaluation import greedy_episode
     import envs

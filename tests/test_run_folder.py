@@ -23,3 +23,14 @@ def test_check_writable_leaves_nothing_behind(tmp_path):
         check_writable(tmp_path / "file" / "run", "run folder")
     with pytest.raises(ValueError, match="cannot be written"):
         check_writable("/sys/run", "run folder")
+
+
+def test_foreign_files_are_what_no_run_writes(tmp_path):
+    folder = RunFolder(tmp_path / "run")
+    assert folder.foreign_files() == []                      # not there yet
+    folder.path.mkdir()
+    for name in ("config.json.tmp", "events.out.tfevents.1.host", "sweep_trial.log", "checkpoints"):
+        (folder.path / name).touch()                         # a killed start leaves these
+    assert folder.foreign_files() == []
+    (folder.path / "notes.txt").touch()
+    assert [p.name for p in folder.foreign_files()] == ["notes.txt"]
