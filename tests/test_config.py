@@ -41,9 +41,13 @@ def test_a_config_of_the_previous_format_is_refused():
 
 
 def test_every_algorithm_names_a_learner_and_a_config():
+    from agent.config import learner_class
+
     for name, spec in ALGORITHMS.items():
-        module, cls = spec.learner.split(":")
-        assert module.startswith("agent.") and cls and spec.config.__dataclass_fields__, name
+        learner = learner_class(name)      # imports the module and finds the class
+        assert spec.config.__dataclass_fields__, name
+        assert all(callable(getattr(learner, m, None)) for m in ("act", "observe", "ready", "update", "greedy",
+                                                                  "trackables", "serving")), name
 
 
 @pytest.mark.parametrize("change, message", [

@@ -1,7 +1,8 @@
 """agent/distributed.py and `python -m agent sweep`: bad input, the trials a sweep plans, and
 real Ray sweeps on this machine (loopback only, no dashboard, auth off): a two-node
-cluster that loses its worker node mid-trial, and a local sweep whose driver is killed
-and resumed. Each sweep's runs are compared with plain `train` runs of the same seed."""
+cluster that loses its worker node mid-trial (every run finishes), and a local Deep Sea
+sweep whose driver is killed and resumed (its resumed run equals a plain `train` run of the
+same seed)."""
 
 import json
 import os

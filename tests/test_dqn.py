@@ -10,7 +10,6 @@ import tensorflow as tf
 from agent import networks
 from agent.config import DQNConfig, RNDConfig, RunConfig
 from agent.dqn import DQN, SYNC, epsilon, standardized_intrinsic
-from tests.conftest import assert_same_checkpoints, checkpoint_tensors, make_loop
 from utilities import prioritized
 
 OBS = 16    # one-hot states 0..15
@@ -269,25 +268,6 @@ def test_without_rnd_the_replay_stores_the_scaled_extrinsic_reward():
     feed(dqn, [(0, 1, 250.0, False, False, False), (1, 0, -500.0, True, False, False)])
     np.testing.assert_allclose(dqn.replay.rewards[0, :2], [0.5, -1.0])
 
-
-@pytest.mark.slow
-def test_resumed_in_process_equals_uninterrupted(tmp_path):
-    # Deep Sea 6: episodes of 6 steps + the reset row, so the preset's 42-step updates end
-    # with every env back at the start, as a resumed run starts.
-    for algo in ("ddqn", "ddqn-rnd"):
-        whole = make_loop(tmp_path / algo / "whole", algo=algo, steps=4 * 336, size=6)
-        whole.train(progress=False)
-        whole.close()
-        first = make_loop(tmp_path / algo / "paused", algo=algo, steps=4 * 336, size=6)
-        first.train(progress=False, max_updates=2)
-        first.close()
-        again = make_loop(tmp_path / algo / "paused", algo=algo, steps=4 * 336, size=6)
-        again.restore()
-        assert int(again.algorithm.gradient_steps.numpy()) > 0 and len(again.algorithm.replay) > 0
-        again.train(progress=False)
-        again.close()
-        assert_same_checkpoints(checkpoint_tensors(tmp_path / algo / "whole"),
-                                checkpoint_tensors(tmp_path / algo / "paused"))
 
 
 def test_serving_plays_argmax_q(tmp_path):

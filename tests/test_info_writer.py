@@ -30,3 +30,7 @@ def test_purge_drops_only_what_came_after_the_checkpoint(tmp_path):
     files = sorted(p.name for p in tmp_path.iterdir())
     InfoWriter(tmp_path, purge_after=20).close()
     assert [p for p in sorted(p.name for p in tmp_path.iterdir()) if p in files] == files
+    assert read_scalars(tmp_path)["loss/total"] == [(10, 1.0), (20, 2.0)]
+    acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    assert [e.step for e in acc.Tensors("test/best_episode")] == [10, 20]

@@ -85,7 +85,7 @@ def test_updates_when_ready_stops_at_the_budget_and_checkpoints(tmp_path):
     # 2 envs, ready every 4 agent steps: 10 updates reach 40 steps.
     assert summary["steps"] == 40 and summary["updates"] == 10 and loop.algorithm.observed == 40
     assert loop.checkpoints.latest.endswith("ckpt-10")
-    # 2 envs end an episode every 3 batched steps: 6 steps x 2 envs... 13 batched steps -> 4 x 2 episodes.
+    # 20 batched steps; both envs end an episode every 3 of them: 6 episodes each.
     assert summary["episodes"] == 2 * (20 // 3) and summary["mean_recent_return"] == 5.0
     assert [s for s, _ in read_scalars(tmp_path)["loss/total"]] == list(range(4, 44, 4))
     loop.close()

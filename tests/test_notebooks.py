@@ -30,7 +30,8 @@ def test_notebooks_are_the_template_built():
 
 
 # Venture's and Gravitar's notebooks are Freeway's template with another game line (the
-# test above holds them to it) and their games run in test_games.py: executing them too
+# test above holds them to it) and their games run in
+# test_envpool_env.py::test_each_named_atari_game_steps_through_the_interface: executing them too
 # cost ~2.5 min of the suite and checked nothing more.
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["freeway", "mario"])
