@@ -249,11 +249,17 @@ def test_rnd_reward_at_sample_time_is_the_current_predictors_hand_worked():
     feed(dqn, [(0, 0, 1.0, False, False, False), (1, 1, 3.0, False, False, False), (2, 0, 5.0, True, False, False),
                (3, 0, 0.0, False, False, True)])     # the auto-reset row: slot 2's next obs is state 3
     np.testing.assert_allclose(dqn.replay.rewards[0, :3], [0.5, 1.5, 2.5])
+    # The window: the collect-time errors of the three transitions' next states (the
+    # auto-reset row adds none); no update ran, so the predictor and its input statistics
+    # are still those of collect time.
+    window = np.array([dqn.rnd.error(one_hot(k)).numpy()[0] for k in (1, 2, 3)], np.float64)
+    stats = np.array([window.mean(), window.std()])
+    assert dqn.int_written == 3 and stats[1] > 0
+    np.testing.assert_allclose(dqn._int_stats(), stats, rtol=1e-6)
     dqn.rnd.predictor.set_weights([w + 0.1 for w in dqn.rnd.predictor.get_weights()])   # it learned since
     batch = dqn.replay.gather([0, 1, 2])
     raw = np.array([dqn.rnd.error(one_hot(k)).numpy()[0] for k in (1, 2, 3)], np.float64)
-    stats = dqn._int_stats()
-    assert dqn.int_written == 3 and stats[1] > 0
+    assert not np.allclose(raw, window)
     bonus = np.clip((raw - stats[0]) / stats[1], -1.0, 1.0)
     targets = dqn._targets(batch["rewards"], batch["next_obs"], batch["discounts"],
                            stats.astype(np.float32)).numpy()
