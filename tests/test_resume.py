@@ -2,6 +2,7 @@
 continuation in a new process, SIGKILL at any moment, Ctrl-C, refused resumes (another
 game, algorithm, seed or budget)."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,13 @@ def test_resume_in_a_new_process_continues_exactly(tmp_path, algo):
         assert [s for s, _ in read_scalars(paused)[tag]] == [s for s, _ in points], tag
 
 
+def latest_update(run_dir):
+    """The update number of the checkpoint the run's state file names (0: none yet)."""
+    found = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', (run_dir / "checkpoints" / "checkpoint").read_text()
+                      if (run_dir / "checkpoints" / "checkpoint").exists() else "", re.M)
+    return int(found.group(1)) if found else 0
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path, algo):
     RUN = train_args(algo)
@@ -50,20 +58,26 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path, algo):
     args = [sys.executable, "-m", "agent", *RUN, "--steps", str(1000 * BATCH),
             "--run-dir", str(run_dir), "--checkpoint-every", "1"]
     rng = np.random.default_rng(0)
+    seen = 0
     for attempt in range(3):
         cmd = args if attempt == 0 else [sys.executable, "-m", "agent", "train", "--resume",
                                          str(run_dir), "--checkpoint-every", "1", "--no-progress"]
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Kill once checkpoints are being written, at a random moment.
+        # Kill once this process writes checkpoints of its own, at a random moment.
         deadline = time.time() + 120
-        while not (run_dir / "checkpoints" / "checkpoint").exists() and time.time() < deadline:
+        while latest_update(run_dir) <= seen and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.5, 3.0))
+        assert latest_update(run_dir) > seen, f"attempt {attempt}: no new checkpoint"
+        time.sleep(rng.uniform(0.0, 2.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        seen = latest_update(run_dir)
     resumed = run_cli("train", "--resume", str(run_dir), "--stop-after", "1", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming" in resumed.stdout
+    # From the last complete checkpoint, its summaries all there and none twice.
+    assert f"at step {seen * BATCH:,}" in resumed.stdout
+    steps = [s for s, _ in read_scalars(run_dir)["loss/total"]]
+    assert steps == list(range(BATCH, (seen + 2) * BATCH, BATCH)), (seen, steps)
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
