@@ -219,8 +219,10 @@ def test_a_run_suspended_longer_than_the_worker_timeout_goes_on(tmp_path):
 def test_ctrl_c_in_a_terminal_leaves_the_workers_to_the_parent(tmp_path):
     # Ctrl-C signals the whole process group; the training loop finishes its update and saves
     # (agent/loop.py), which needs the workers alive.
-    code = ("import time, numpy as np\n"
+    code = ("import signal, time, numpy as np\n"
             "from envs.mario import MarioVecEnv\n"
+            # A pytest-xdist worker starts its children with SIGINT ignored; a terminal does not.
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "if __name__ == '__main__':\n"
             "    env = MarioVecEnv(2, seed=0, action_set='right', num_workers=2)\n"
             "    env.reset()\n"
