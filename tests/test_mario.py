@@ -184,69 +184,59 @@ def test_no_worker_outlives_its_parent(tmp_path):
         assert not any(_alive(p) for p in pids), how
 
 
-def test_a_run_suspended_longer_than_the_worker_timeout_goes_on(tmp_path):
-    # Ctrl-Z (or kill -STOP) stops the whole process group; after `fg` the workers answer
-    # at once, and the time the parent was stopped is not their delay.
-    code = ("import time, numpy as np\n"
+def signalled_group(tmp_path, loop, signals):
+    """A process group as a terminal makes it: a parent stepping a 2-env MarioVecEnv (`loop`:
+    the lines after env.reset(), indented), sent `signals` ((signal, seconds after) pairs)
+    once it prints 'stepping'. Returns (exit code, stdout, stderr)."""
+    code = ("import signal, time, numpy as np\n"
             "from envs.mario import MarioVecEnv\n"
+            # A test runner may start its children with SIGINT ignored; a terminal does not.
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "if __name__ == '__main__':\n"
             "    env = MarioVecEnv(2, seed=0, action_set='right', num_workers=2)\n"
             "    env.reset()\n"
-            "    env.timeout = 2.0\n"
-            "    print('stepping', flush=True)\n"
-            "    end = time.time() + 8\n"       # steps through the stop and 2 s past it
-            "    while time.time() < end:\n"
-            "        env.step(np.ones(2, np.int64))\n"
-            "    env.close()\n"
-            "    print('done', flush=True)\n")
+            "    print('stepping', flush=True)\n" + loop)
     script = tmp_path / "parent.py"
     script.write_text(code)
     proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "stepping", proc.stderr.read()[-2000:]
-        time.sleep(1)
-        os.killpg(proc.pid, signal.SIGSTOP)
-        time.sleep(5)                        # 2.5 x the workers' timeout
-        os.killpg(proc.pid, signal.SIGCONT)
+        for sig, after in signals:
+            time.sleep(after)
+            os.killpg(proc.pid, sig)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0 and out.strip() == "done", err[-2000:]
+    return proc.returncode, out.strip(), err[-2000:]
+
+
+def test_a_run_suspended_longer_than_the_worker_timeout_goes_on(tmp_path):
+    # Ctrl-Z (or kill -STOP) stops the whole process group; after `fg` the workers answer
+    # at once, and the time the parent was stopped is not their delay.
+    loop = ("    env.timeout = 2.0\n"
+            "    end = time.time() + 8\n"        # steps through the stop and 2 s past it
+            "    while time.time() < end:\n"
+            "        env.step(np.ones(2, np.int64))\n"
+            "    env.close()\n"
+            "    print('done', flush=True)\n")
+    code, out, err = signalled_group(tmp_path, loop, [(signal.SIGSTOP, 1), (signal.SIGCONT, 5)])   # 2.5 x timeout
+    assert code == 0 and out == "done", err
 
 
 def test_ctrl_c_in_a_terminal_leaves_the_workers_to_the_parent(tmp_path):
     # Ctrl-C signals the whole process group; the training loop finishes its update and saves
     # (agent/loop.py), which needs the workers alive.
-    code = ("import signal, time, numpy as np\n"
-            "from envs.mario import MarioVecEnv\n"
-            # A pytest-xdist worker starts its children with SIGINT ignored; a terminal does not.
-            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-            "if __name__ == '__main__':\n"
-            "    env = MarioVecEnv(2, seed=0, action_set='right', num_workers=2)\n"
-            "    env.reset()\n"
-            "    print('stepping', flush=True)\n"
-            "    try:\n"
+    loop = ("    try:\n"
             "        while True:\n"
             "            env.step(np.ones(2, np.int64))\n"
             "    except KeyboardInterrupt:\n"
             "        env.step(np.ones(2, np.int64))\n"
             "    env.close()\n"
             "    print('saved', flush=True)\n")
-    script = tmp_path / "parent.py"
-    script.write_text(code)
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
-    try:
-        assert proc.stdout.readline().strip() == "stepping", proc.stderr.read()[-2000:]
-        time.sleep(1)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0 and out.strip() == "saved", err[-2000:]
+    code, out, err = signalled_group(tmp_path, loop, [(signal.SIGINT, 1)])
+    assert code == 0 and out == "saved", err
 
 
 def test_greedy_test_episode_is_cut_after_200_identical_actions():
