@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from utilities.checkpoints import CheckpointStore
+from utilities.checkpoints import CheckpointStore, checkpoint_number
 from utilities.info_writer import InfoWriter
 from utilities.video import gif_bytes, gif_size, write_mp4
 
@@ -136,7 +136,7 @@ class Loop:
         # The closing save right after a periodic one (or a resume with nothing left to do)
         # would rewrite checkpoint N in place, its side files included, while the state file
         # names it: nothing changed since, so it is skipped.
-        if path is None or int(path.rsplit("-", 1)[1]) != number:
+        if path is None or checkpoint_number(path) != number:
             if self.writer is not None:
                 self.writer.flush()    # the summaries up to the checkpoint are on disk with it
             self.state.sync_for_save()

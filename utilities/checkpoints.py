@@ -71,8 +71,13 @@ class CheckpointStore:
                                          f"this run has {value!r}")
         self.checkpoint.restore(path).assert_consumed()
         if self.side is not None:
-            self.side.load_side(self.side_folder(int(path.rsplit("-", 1)[1])))
+            self.side.load_side(self.side_folder(checkpoint_number(path)))
         return path
+
+
+def checkpoint_number(path):
+    """N of a checkpoint path ".../ckpt-N"."""
+    return int(str(path).rsplit("-", 1)[1])
 
 
 def saved_meta(path):
