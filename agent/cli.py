@@ -260,11 +260,11 @@ def check_clear_flags(args, name):
     import envs
 
     if envs.resolve_game(name).tests.clear_episodes:
-        if getattr(args, "stop_at_clear_rate", None) is not None and args.clear_episodes == 0:
+        if args.stop_at_clear_rate is not None and args.clear_episodes == 0:
             raise UsageError("--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
         return
     for flag, value in (("--clear-episodes", args.clear_episodes), ("--stop-at-clear", args.stop_at_clear),
-                        ("--stop-at-clear-rate", getattr(args, "stop_at_clear_rate", None))):
+                        ("--stop-at-clear-rate", args.stop_at_clear_rate)):
         if value:
             raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
 
@@ -386,7 +386,7 @@ def train_one(args, after_save=None):
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
                 test_every=test_every or 1, stop_at_clear=args.stop_at_clear,
-                stop_at_clear_rate=getattr(args, "stop_at_clear_rate", None), after_save=after_save)
+                stop_at_clear_rate=args.stop_at_clear_rate, after_save=after_save)
     try:
         if args.resume and folder.has_checkpoint():
             try:

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from utilities.checkpoints import CheckpointStore, checkpoint_number
+from utilities.checkpoints import CheckpointStore, checkpoint_number, nonfinite_variables
 from utilities.info_writer import InfoWriter
 from utilities.video import gif_bytes, gif_size, write_mp4
 
@@ -34,7 +34,8 @@ RECENT = 20   # episodes in the window behind the progress bar, best_return and 
 
 
 class NonFiniteLoss(RuntimeError):
-    """A NaN or Inf loss: the run stops and keeps its last good checkpoint."""
+    """A NaN or Inf loss, or weights gone NaN or Inf (a finite loss can follow an infinite
+    gradient): the run stops and keeps its last good checkpoint."""
 
 
 @contextlib.contextmanager
@@ -139,6 +140,12 @@ class Loop:
         if path is None or checkpoint_number(path) != number:
             if self.writer is not None:
                 self.writer.flush()    # the summaries up to the checkpoint are on disk with it
+            # The loop's own state holds NaN and -inf by design (no episode, no test yet).
+            bad = nonfinite_variables(self.algorithm.trackables())
+            if bad:
+                raise NonFiniteLoss(f"non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
+                                    f"at update {number}; stopped, last good checkpoint kept in "
+                                    f"{self.folder.checkpoints}")
             self.state.sync_for_save()
             path = self.checkpoints.save(number)
         if self.after_save is not None:

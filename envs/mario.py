@@ -11,9 +11,12 @@ worker per agent step, and the auto-reset semantics match EnvPool's, so the agen
 cannot tell the two apart.
 """
 
+import ctypes
 import multiprocessing as mp
 import multiprocessing.connection
+import os
 import signal
+import sys
 import time
 import weakref
 from multiprocessing import shared_memory
@@ -29,6 +32,7 @@ ACTION_SETS = ("right", "simple", "complex", "right-a")   # right-a: seed 001's 
 FRAME = (84, 84)
 SCREEN = (240, 256, 3)   # the NES picture, for videos
 WAIT_SLICE = 1.0         # seconds a wait for the workers blocks before it counts the time
+PR_SET_PDEATHSIG = 1     # linux/prctl.h
 
 
 def _buttons(action_set):
@@ -123,7 +127,18 @@ def _shared_size(num_envs, render):
     return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, dtype, shape in _layout(num_envs, render))
 
 
+def _die_with_parent():
+    """A worker that the parent's death finds inside the emulator, or stopped, never reads
+    the pipe's end: the kernel kills it then (Linux). It is sent when the thread that
+    started the worker ends, and MarioVecEnv is closed in that thread."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != mp.parent_process().pid:
+        os._exit(0)   # the parent died before the request took effect
+
+
 def _worker(conn, shm_name, num_envs, indices, stage, action_set, seeds, random_starts, render):
+    _die_with_parent()
     # Ctrl-C in a terminal reaches the whole process group: the parent saves a checkpoint
     # and ends the workers itself, so they must not die of it first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

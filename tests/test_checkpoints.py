@@ -1,10 +1,13 @@
-"""utilities/checkpoints.py: the meta record refuses foreign and older checkpoints."""
+"""utilities/checkpoints.py: the meta record refuses foreign and older checkpoints; side files;
+the non-finite check."""
 
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import ROOT
-from utilities.checkpoints import CheckpointMismatch, CheckpointStore
+from utilities.checkpoints import CheckpointMismatch, CheckpointStore, nonfinite_variables
 
 
 def test_meta_mismatch_and_exact_restore(tmp_path):
@@ -49,3 +52,16 @@ def test_side_files_are_written_first_and_only_the_latest_kept(tmp_path):
     (tmp_path / "side-4" / "side.txt").write_text("999")
     side.value = 0
     assert store.restore().endswith("ckpt-3") and side.value == 30 and v.numpy() == 3.0
+
+
+def test_nonfinite_variables_names_each_poisoned_weight_and_optimizer_slot():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    trackables = {"policy": model, "optimizer": optimizer, "count": tf.Variable(1.0), "steps": tf.Variable(7)}
+    assert nonfinite_variables(trackables) == []
+    kernel = model.get_layer("head").kernel
+    kernel.assign(np.where(np.arange(6).reshape(3, 2) == 4, np.nan, kernel.numpy()))
+    slot = next(v for v in optimizer.variables if v.path.endswith("head_bias_velocity"))
+    slot.assign([0.0, np.inf])
+    assert sorted(nonfinite_variables(trackables)) == sorted([kernel.path, slot.path])

@@ -130,6 +130,27 @@ def test_a_non_finite_loss_of_any_phase_stops_the_run(tmp_path):
     loop.close()
 
 
+def test_weights_gone_non_finite_are_never_saved(tmp_path):
+    # A finite loss can follow an infinite gradient: the check before each save stops the run.
+    algorithm = ScriptedAlgorithm()
+    algorithm.bias = tf.Variable([0.0, 0.0])
+    counted = algorithm.update
+
+    def update(step):
+        out = counted(step)
+        if algorithm.weight.numpy() == 3.0:
+            algorithm.bias.assign([0.0, np.inf])
+        return out
+
+    algorithm.update = update
+    algorithm.trackables = lambda: {"weight": algorithm.weight, "bias": algorithm.bias}
+    loop = scripted_loop(tmp_path, algorithm=algorithm, checkpoint_every=2)
+    with pytest.raises(NonFiniteLoss, match=r"non-finite values in Variable:0 at update 4"):
+        loop.train(progress=False)
+    assert loop.checkpoints.latest.endswith("ckpt-2")
+    loop.close()
+
+
 @pytest.mark.parametrize("checkpoint_every, saved", [(1, [1, 2, 3]), (2, [2, 3]), (5, [3])])
 def test_each_checkpoint_is_written_once_with_its_summaries_on_disk(tmp_path, checkpoint_every, saved):
     # The closing save after a periodic one would rewrite checkpoint N, side files and all,

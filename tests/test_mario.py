@@ -169,19 +169,29 @@ def test_no_worker_outlives_its_parent(tmp_path):
             "    env = MarioVecEnv(2, seed=0, num_workers=2)\n"
             "    env.reset()\n"
             "    print(' '.join(str(p.pid) for p in env._processes), flush=True)\n"
-            "    if sys.argv[1] == 'kill':\n"
+            "    if sys.argv[1] == 'stuck':\n"
+            "        os.kill(env._processes[0].pid, signal.SIGSTOP)\n"
+            "    if sys.argv[1] != 'exit':\n"
             "        os.kill(os.getpid(), signal.SIGKILL)\n")
     script = tmp_path / "parent.py"
     script.write_text(code)
-    for how in ("exit", "kill"):   # interpreter exit without close(), and SIGKILL of the parent
-        out = subprocess.run([sys.executable, str(script), how], cwd=ROOT, capture_output=True, text=True,
-                             env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
-        pids = [int(p) for p in out.stdout.split()]
-        assert len(pids) == 2, out.stderr[-2000:]
+    # Interpreter exit without close(), SIGKILL of the parent, and SIGKILL of the parent while a
+    # worker cannot read its pipe (stopped here; stuck inside the emulator alike).
+    for how in ("exit", "kill", "stuck"):
+        # Output to files: a surviving worker would hold a pipe open and hang the wait.
+        out, err = tmp_path / "out", tmp_path / "err"
+        with open(out, "w") as stdout, open(err, "w") as stderr:
+            subprocess.run([sys.executable, str(script), how], cwd=ROOT, stdout=stdout, stderr=stderr,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+        pids = [int(p) for p in out.read_text().split()]
+        assert len(pids) == 2, err.read_text()[-2000:]
         deadline = time.time() + 10
         while any(_alive(p) for p in pids) and time.time() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(p) for p in pids), how
+        survivors = [p for p in pids if _alive(p)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        assert not survivors, how
 
 
 def signalled_group(tmp_path, loop, signals):

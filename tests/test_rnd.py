@@ -8,6 +8,14 @@ from agent.rnd import RND
 from utilities.normalizer import merge_moments
 
 
+def reference_errors(rnd, obs):
+    """Predictor error per row in numpy: the last frame, whitened by the input statistics and
+    clipped to 5 (Burda et al. 2018), through both networks, squared error averaged."""
+    mean, var = rnd.obs_norm.mean.numpy(), rnd.obs_norm.var.numpy()
+    x = np.clip((obs[:, -1:].astype(np.float64) - mean) / np.sqrt(var + 1e-8), -5, 5).astype(np.float32)
+    return np.mean((rnd.predictor(x).numpy() - rnd.target(x).numpy()) ** 2, axis=-1)
+
+
 def test_rewards_are_errors_over_the_filtered_return_std():
     rnd = RND(RNDConfig(int_gamma=0.5), (4, 36, 36), "uint8", num_envs=2)
     rng = np.random.default_rng(0)
@@ -15,7 +23,7 @@ def test_rewards_are_errors_over_the_filtered_return_std():
     last = rng.integers(0, 255, size=(2, 4, 36, 36), dtype=np.uint8)
     rnd.obs_norm.update(rng.integers(0, 255, size=(50, 1, 36, 36)))
     nxt = np.concatenate([rollout[1:], last[None]])                   # row t's next observation
-    raw = np.stack([rnd.error(n).numpy() for n in nxt])               # before the statistics move
+    raw = np.stack([reference_errors(rnd, n) for n in nxt])          # before the statistics move
     rewards = rnd.rewards(rollout, last)
     filtered, running = np.zeros((3, 2)), np.zeros(2)
     for t in range(3):                                                # forward in time

@@ -29,7 +29,8 @@ def test_foreign_files_are_what_no_run_writes(tmp_path):
     folder = RunFolder(tmp_path / "run")
     assert folder.foreign_files() == []                      # not there yet
     folder.path.mkdir()
-    for name in ("config.json.tmp", "events.out.tfevents.1.host", "sweep_trial.log", "checkpoints"):
+    for name in ("config.json.tmp", "events.out.tfevents.1.host", "events.out.purging.1.host.tmp",
+                 "best_test_episode.tmp.mp4", "sweep_trial.log", "checkpoints"):
         (folder.path / name).touch()                         # a killed start leaves these
     assert folder.foreign_files() == []
     (folder.path / "notes.txt").touch()

@@ -14,6 +14,8 @@ import json
 import pathlib
 import shutil
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 META_KEY = "meta/.ATTRIBUTES/VARIABLE_VALUE"
@@ -84,3 +86,13 @@ def saved_meta(path):
     """The meta dict stored in the checkpoint at `path`."""
     raw = tf.train.load_checkpoint(path).get_tensor(META_KEY)
     return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def nonfinite_variables(trackables):
+    """The names of the float variables reachable from `trackables` (a dict of models,
+    optimizers, variables) that hold a NaN or Inf."""
+    root = tf.train.Checkpoint(**trackables)
+    return [v.path if isinstance(v, keras.Variable) else v.name
+            for v in tf.train.TrackableView(root).descendants()
+            if isinstance(v, (tf.Variable, keras.Variable)) and tf.as_dtype(v.dtype).is_floating
+            and not np.isfinite(v.numpy()).all()]

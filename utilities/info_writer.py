@@ -4,6 +4,7 @@ A sink only: it keeps no data that the loop reads back (the recent-episode windo
 lives in the loop and its checkpoint).
 """
 
+import os
 import pathlib
 import socket
 import time
@@ -106,13 +107,24 @@ def _records(path):
     return out
 
 
+# A purge's kept events wait under this name (TensorBoard reads only names with
+# "tfevents") until the files they came from are gone; the rest is the final name's tail.
+JOURNAL = "events.out.purging."
+
+
 def purge_events_after(logdir, step):
     """Drop every summary a killed run wrote after its last checkpoint at `step`, so
     the resumed run's curves have neither gaps nor duplicated steps. Events are
     copied as they are (scalars, animations, any plugin's data), so nothing the run
-    had up to its checkpoint is lost. The kept events go to a new file before the
-    old files go: a kill in between leaves duplicates, never a loss."""
-    old = sorted(pathlib.Path(logdir).glob("events.out.tfevents.*"))
+    had up to its checkpoint is lost.
+
+    A kill at any moment loses nothing and duplicates nothing: the kept events are
+    written to a journal file, which is complete once renamed; only then do the old
+    files go and the journal take an event file's name, and a purge killed between
+    the two is finished by the next one (`_finish_purge`)."""
+    logdir = pathlib.Path(logdir)
+    _finish_purge(logdir)
+    old = sorted(logdir.glob("events.out.tfevents.*"))
     kept, dropped = [], 0
     for path in old:
         for record in _records(path):
@@ -129,10 +141,26 @@ def purge_events_after(logdir, step):
     # time: the kept events must sort before the resumed run's new file.
     first = old[0].name.split(".")[3]
     stamp = int(first) - 1 if first.isdigit() else int(time.time()) - 1
-    name = f"events.out.tfevents.{stamp}.{socket.gethostname()}.purged.v2"
+    journal = logdir / f"{JOURNAL}{stamp}.{socket.gethostname()}"
+    tmp = journal.with_name(journal.name + ".tmp")
     version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
-    with tf.io.TFRecordWriter(str(pathlib.Path(logdir) / name)) as writer:
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
         for record in [version, *kept]:
             writer.write(record)
-    for path in old:
-        path.unlink()
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    tmp.replace(journal)
+    _finish_purge(logdir)
+
+
+def _finish_purge(logdir):
+    """Complete a purge that a kill interrupted. A journal still being written means the
+    old files stand whole: it goes. A complete journal holds everything kept of the
+    event files present (the resumed run writes none before its purge has finished):
+    they go, then the journal takes its event file's name."""
+    for tmp in logdir.glob(JOURNAL + "*.tmp"):
+        tmp.unlink()
+    for journal in logdir.glob(JOURNAL + "*"):
+        for path in logdir.glob("events.out.tfevents.*"):
+            path.unlink()
+        journal.replace(logdir / f"events.out.tfevents.{journal.name.removeprefix(JOURNAL)}.purged.v2")

@@ -50,8 +50,8 @@ class RunFolder:
     def foreign_files(self):
         """What the folder holds that no run writes (a new run must not mix with it)."""
         own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name}
-        # write_atomic's temporary files of a killed start are the run's own too.
-        return [p for p in self.path.iterdir() if p.name.removesuffix(".tmp") not in own
+        # The temporary files of a killed write (write_atomic's, write_mp4's) are the run's own too.
+        return [p for p in self.path.iterdir() if p.name.replace(".tmp", "") not in own
                 and not p.name.startswith("events.out.")] if self.path.is_dir() else []
 
     def has_checkpoint(self):

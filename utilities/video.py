@@ -1,6 +1,7 @@
 """Episode videos: mp4 files (OpenCV) and GIFs for TensorBoard (Pillow)."""
 
 import io
+import pathlib
 
 import cv2
 import numpy as np
@@ -26,17 +27,26 @@ def _viewable(frame, min_width=300):
 
 
 def write_mp4(frames, path, fps=30):
-    """Write frames (RGB [H, W, 3] or gray [H, W] uint8) to an mp4 file."""
+    """Write frames (RGB [H, W, 3] or gray [H, W] uint8) to an mp4 file, atomically: a kill
+    leaves the old video or the new one, never half (OpenCV picks the container by the
+    name's ending, so the temporary name ends in .mp4 too)."""
     frames = [_viewable(f) for f in frames]
     if not frames:
         raise ValueError("no frames to write")
+    path = pathlib.Path(path)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():   # OpenCV fails silently otherwise
-        raise OSError(f"cannot write the video {str(path)!r}")
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    try:
+        if not writer.isOpened():   # OpenCV fails silently otherwise
+            raise OSError(f"cannot write the video {str(path)!r}")
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+        tmp.replace(path)
+    finally:
+        writer.release()
+        tmp.unlink(missing_ok=True)
     return path
 
 
