@@ -102,8 +102,10 @@ def build_parser():
     train.add_argument("--give-up-below", type=finite, metavar="T")
     train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>-<algo>-<time>)")
     train.add_argument("--resume", type=text, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR from its last checkpoint (only --steps may change)")
-    train.add_argument("--checkpoint-every", type=positive_int, default=50, help="updates between checkpoints")
+                       help="continue the run in RUN_DIR from its last checkpoint, with the options it began with "
+                            "(tests, stop rules, checkpoint cadence, give-up rule, export folder: each may be given "
+                            "again to change it); --steps may be raised")
+    train.add_argument("--checkpoint-every", type=positive_int, help="updates between checkpoints (default 50)")
     train.add_argument("--stop-after", type=positive_int, metavar="UPDATES",
                        help="pause after this many updates (checkpoint saved; continue with --resume)")
     train.add_argument("--test-every", type=positive_int, metavar="UPDATES",
@@ -111,7 +113,8 @@ def build_parser():
     train.add_argument("--clear-episodes", type=count, metavar="N",
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
-    train.add_argument("--stop-at-clear", action="store_true", help="mario: stop at the first cleared test episode")
+    train.add_argument("--stop-at-clear", action="store_true", default=None,
+                       help="mario: stop at the first cleared test episode")
     train.add_argument("--stop-at-clear-rate", type=share, metavar="R",
                        help="mario: stop once a test's clear rate over its --clear-episodes random-start "
                             "episodes reaches R (0 < R <= 1)")
@@ -193,12 +196,13 @@ def default_run_dir(game, algo, stage=None):
 def new_config(args):
     """The run's RunConfig from the game's preset and the flags, and its folder."""
     from agent import presets
-    from agent.config import RunConfig
+    from agent.config import RunConfig, check_algo
     from utilities.run_folder import RunFolder, check_writable
     import envs
 
     name, algo = args.game or "freeway", args.algo or "ppo"
     try:
+        check_algo(algo)
         game = envs.resolve_game(name)
         stage, env_settings = envs.stage_settings(name, args.stage, args.actions)
         cfg = RunConfig.from_preset(presets.preset(algo, game.kind, name.lower(), stage), game=name, algo=algo,
@@ -255,18 +259,41 @@ def without_rnd(cfg):
     return cfg
 
 
-def check_clear_flags(args, name):
-    """UsageError unless --clear-episodes, --stop-at-clear and --stop-at-clear-rate suit the game `name`."""
+def check_clear_flags(options, name):
+    """UsageError unless the clear options (--clear-episodes, --stop-at-clear, --stop-at-clear-rate)
+    suit the game `name`."""
     import envs
 
     if envs.resolve_game(name).tests.clear_episodes:
-        if args.stop_at_clear_rate is not None and args.clear_episodes == 0:
+        if options["stop_at_clear_rate"] is not None and options["clear_episodes"] == 0:
             raise UsageError("--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
         return
-    for flag, value in (("--clear-episodes", args.clear_episodes), ("--stop-at-clear", args.stop_at_clear),
-                        ("--stop-at-clear-rate", args.stop_at_clear_rate)):
-        if value:
+    for flag in ("--clear-episodes", "--stop-at-clear", "--stop-at-clear-rate"):
+        if options[flag[2:].replace("-", "_")]:
             raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
+
+
+# A run's options besides its config, with their defaults (None for the two test options: the
+# game's). Kept in config.json from the run's start; a flag given on --resume replaces its value.
+# --stop-after, --cpus and --no-progress belong to one invocation and are not kept.
+RUN_OPTIONS = {"checkpoint_every": 50, "test_every": None, "clear_episodes": None, "stop_at_clear": False,
+               "stop_at_clear_rate": None, "give_up_after": None, "give_up_below": None, "export_dir": None}
+
+
+def run_options(args, saved, game):
+    """The run's options: the flags given, else the run's saved ones, else the defaults."""
+    import envs
+
+    options = {name: getattr(args, name) if getattr(args, name) is not None else saved.get(name, default)
+               for name, default in RUN_OPTIONS.items()}
+    tests = envs.resolve_game(game).tests
+    if options["test_every"] is None:
+        options["test_every"] = tests.every
+    if options["clear_episodes"] is None:
+        options["clear_episodes"] = tests.clear_episodes
+    if (options["give_up_after"] is None) != (options["give_up_below"] is None):
+        raise UsageError("--give-up-after and --give-up-below go together")
+    return options
 
 
 def resumed_config(args):
@@ -326,12 +353,11 @@ def checked_run(args):
     first bad one); nothing is written."""
     from utilities.run_folder import check_export_folder
 
-    if (args.give_up_after is None) != (args.give_up_below is None):
-        raise UsageError("--give-up-after and --give-up-below go together")
     cfg, folder = resumed_config(args) if args.resume else new_config(args)
-    check_clear_flags(args, cfg.game)
+    cfg.options = run_options(args, cfg.options, cfg.game)
+    check_clear_flags(cfg.options, cfg.game)
     try:
-        check_export_folder(args.export_dir or folder.default_export(), folder.path)
+        check_export_folder(cfg.options["export_dir"] or folder.default_export(), folder.path)
     except ValueError as err:
         raise UsageError(err) from None
     return cfg, folder
@@ -374,8 +400,8 @@ def train_one(args, after_save=None):
         caution = precision.warning(cfg.precision)
         if caution:
             print(caution, file=sys.stderr)
-    test_every = args.test_every or game.tests.every
-    clear_episodes = game.tests.clear_episodes if args.clear_episodes is None else args.clear_episodes
+    opts = cfg.options
+    test_every, clear_episodes = opts["test_every"], opts["clear_episodes"]
     test_envs, test = [], None
     if test_every:
         test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env))
@@ -384,9 +410,9 @@ def train_one(args, after_save=None):
                                                 render=False, **cfg.env))
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
-    loop = Loop(cfg, algorithm, env, folder, checkpoint_every=args.checkpoint_every, test=test,
-                test_every=test_every or 1, stop_at_clear=args.stop_at_clear,
-                stop_at_clear_rate=args.stop_at_clear_rate, after_save=after_save)
+    loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
+                test_every=test_every or 1, stop_at_clear=opts["stop_at_clear"],
+                stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save)
     try:
         if args.resume and folder.has_checkpoint():
             try:
@@ -400,7 +426,7 @@ def train_one(args, after_save=None):
         folder.write_config(cfg.to_json())
         print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}, {cfg.precision}) for {cfg.total_steps:,} steps "
               f"-> {folder.path}")
-        give_up = (args.give_up_after, args.give_up_below) if args.give_up_after else None
+        give_up = (opts["give_up_after"], opts["give_up_below"]) if opts["give_up_after"] else None
         try:
             summary = loop.train(progress=not args.no_progress, max_updates=args.stop_after, give_up=give_up)
         except NonFiniteLoss as err:
@@ -417,11 +443,11 @@ def train_one(args, after_save=None):
     if summary["cleared"]:
         print(f"cleared the level in a greedy test episode; video: {folder.best_video}")
     if summary.get("clear_rate_reached"):
-        print(f"reached a clear rate of {args.stop_at_clear_rate:g} in a test; video: {folder.best_video}")
+        print(f"reached a clear rate of {opts['stop_at_clear_rate']:g} in a test; video: {folder.best_video}")
     if summary["gave_up"]:
-        print(f"gave up: mean return still <= {args.give_up_below} after {args.give_up_after} updates")
+        print(f"gave up: mean return still <= {opts['give_up_below']} after {opts['give_up_after']} updates")
     out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,
-                 space.shape, args.export_dir)
+                 space.shape, opts["export_dir"])
     print(f"policy exported to {out}")
     return 0
 
@@ -579,7 +605,7 @@ def export_command(args):
 
     try:
         print(export_run(folder.path, out))
-    except (CheckpointMismatch, ValueError, KeyError) as err:
+    except (CheckpointMismatch, ValueError, KeyError, TypeError, OSError) as err:
         return fail("export", f"cannot export {str(folder.path)!r}: {err}".splitlines()[0])
     return 0
 
@@ -592,6 +618,8 @@ def play(args):
 
     if args.video:
         video = pathlib.Path(args.video)
+        if video.suffix.lower() != ".mp4" or video.is_dir():
+            return fail("play", f"--video {args.video!r} is not an .mp4 file's path")
         if not video.parent.resolve().is_dir():
             return fail("play", f"no folder for --video {args.video!r}")
         try:
@@ -607,6 +635,8 @@ def play(args):
         game = envs.resolve_game(card["game"])
         if args.video and len(card["obs_shape"]) != 3:
             raise ValueError(f"--video needs a game seen as images; {card['game']} is seen as a vector")
+        if args.random_starts and not game.tests.clear_episodes:
+            raise ValueError(f"--random-starts is for games that report clears (mario), not {card['game']!r}")
         policy = tf.saved_model.load(args.model_dir)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         return fail("play", f"cannot play {args.model_dir!r}: {err}".splitlines()[0])
@@ -643,6 +673,9 @@ def format_summary(s):
             f"run folder: {s['run_dir']}  (tensorboard --logdir {s['run_dir']})")
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf", ".jpg")
+
+
 def plot(args):
     from utilities.run_folder import check_writable
 
@@ -652,6 +685,8 @@ def plot(args):
     out = pathlib.Path(args.out)
     if out.is_dir():
         return fail("plot", f"--out {args.out!r} is a folder; give the PNG file's path")
+    if out.suffix.lower() not in PLOT_FORMATS:
+        return fail("plot", f"--out {args.out!r}: the file must end in one of {', '.join(PLOT_FORMATS)}")
     try:
         check_writable(out.parent, "--out folder")
     except ValueError as err:

@@ -228,11 +228,13 @@ class RunConfig:
     env: dict = dataclasses.field(default_factory=dict)   # passed to the env constructor
     precision: str = "float32"        # network compute: "float32" or "bf16" (agent/precision.py)
     params: object = None             # the algorithm's config (ALGORITHMS[algo].config)
+    # How the run goes besides what it learns (tests, stop rules, checkpoint cadence: agent/cli.py's
+    # RUN_OPTIONS), kept from its start so that a plain --resume goes on as it began.
+    options: dict = dataclasses.field(default_factory=dict)
 
     def validate(self):
         """Raise ValueError naming the first bad value and what is allowed."""
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"unknown algo {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
+        check_algo(self.algo)
         _positive(self, "total_steps", "num_envs")
         _one_of(self, "precision", ("float32", "bf16"))
         spec = ALGORITHMS[self.algo]
@@ -269,9 +271,14 @@ class RunConfig:
         return cls(game=game, algo=algo, seed=seed, params=_params(algo, params), **values)
 
 
-def _params(algo, values):
+def check_algo(algo):
+    """ValueError naming `algo` and the registered ones, unless it is one."""
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algo {algo!r}: choose one of {', '.join(ALGORITHMS)}")
+
+
+def _params(algo, values):
+    check_algo(algo)
     values = dict(values)
     if values.get("rnd") is not None:
         values["rnd"] = RNDConfig(**values["rnd"])

@@ -60,7 +60,7 @@ def export_run(run_dir, out_dir=None):
     meta = saved_meta(path)
     shape, dtype, actions = meta["obs_shape"], meta.get("obs_dtype"), meta["num_actions"]
     algorithm, state = learner_class(cfg.algo)(cfg, shape, dtype, actions), LoopState()
-    checkpoint_store(folder, cfg, algorithm, state, shape, dtype, actions).restore()
+    checkpoint_store(folder, cfg, algorithm, state, shape, dtype, actions).restore(side=False)
     return export(cfg, algorithm, state, folder, path, actions, shape, out_dir)
 
 

@@ -15,8 +15,8 @@ from utilities.run_folder import RunFolder
 
 
 @pytest.mark.parametrize("args, bad", [
-    (["--game", "pacmann"], "pacmann"),
-    (["--algo", "dqn"], "dqn"),
+    (["--game", "pacmann"], "unknown game 'pacmann'"),
+    (["--algo", "dqn"], "unknown algo 'dqn'"),
     (["--steps", "0"], "'0'"),
     (["--steps", "ten"], "'ten'"),
     (["--num-envs", "-4"], "'-4'"),
@@ -114,10 +114,13 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
         (["play", "fake"], "cannot play 'fake'"),
         (["play", "fake", "--video", "v.mp4"], "--video needs a game seen as images; cartpole is seen as a vector"),
         (["play", "fake", "--video", "/sys/v.mp4"], "--video folder '/sys' cannot be written"),
+        (["play", "fake", "--video", "v.gif"], "--video 'v.gif' is not an .mp4 file's path"),
+        (["play", "fake", "--random-starts"], "--random-starts is for games that report clears (mario), not 'cartpole'"),
         (["sweep", "--status", "sweep"], "no sweep in"),
         (["plot", "empty"], "no 'episode/return' scalars in 'empty'"),
         (["plot", "empty", "--out", "empty"], "--out 'empty' is a folder"),
         (["plot", "empty", "--out", "/sys/c.png"], "cannot be written"),
+        (["plot", "empty", "--out", "c.txt"], "--out 'c.txt': the file must end in one of .png, .svg, .pdf, .jpg"),
     ]:
         result = run_cli(*args, cwd=tmp_path)
         assert one_line_error(result, message), (args, result.stderr[-2000:])
@@ -198,6 +201,33 @@ def test_a_run_config_with_a_bad_batch_size_is_refused_on_resume(tmp_path):
     flag = run_cli("train", "--resume", str(run_dir), "--buffer-size", "100", cwd=tmp_path)
     assert one_line_error(flag, "--buffer-size cannot change on --resume"), flag.stderr
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_a_plain_resume_keeps_the_options_the_run_began_with(tmp_path):
+    def kept(run_dir):   # the checkpoint numbers the state file names, and the saved options
+        state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+        numbers = [int(path.rsplit("-", 1)[1]) for path in state.all_model_checkpoint_paths]
+        return numbers, json.loads((run_dir / "config.json").read_text())["options"]
+
+    run_dir = tmp_path / "run"
+    # CartPole's PPO preset: 512 agent steps an update, so 8 updates; paused after 2.
+    first = run_cli("train", "--game", "cartpole", "--steps", "4096", "--run-dir", str(run_dir), "--no-progress",
+                    "--checkpoint-every", "3", "--give-up-after", "50", "--give-up-below", "-1", "--stop-after", "2",
+                    cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    numbers, options = kept(run_dir)
+    assert numbers == [2] and options["checkpoint_every"] == 3
+    assert (options["give_up_after"], options["give_up_below"]) == (50, -1.0) and "stop_after" not in options
+    # A plain --resume checkpoints every 3 updates as the run began (not every 50).
+    again = run_cli("train", "--resume", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert kept(run_dir) == ([3, 6, 8], options)
+    # A flag given again replaces its value, from then on.
+    more = run_cli("train", "--resume", str(run_dir), "--steps", "4608", "--checkpoint-every", "1", "--no-progress",
+                   cwd=tmp_path)
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert kept(run_dir) == ([6, 8, 9], dict(options, checkpoint_every=1))
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ def refused_port():
     (["--game", "cartpole", "--seeds", "1,2,1"], "--seeds: must be distinct integers"),
     (["--game", "cartpole", "--address", f"127.0.0.5:{refused_port()}"], "cannot reach a Ray cluster at --address"),
     (["--game", "cartpole", "--address", "somewhere"], "--address must be auto or HOST:PORT"),
-    (["--game", "cartpole", "--algo", "dqn"], "dqn"),
+    (["--game", "cartpole", "--algo", "dqn"], "unknown algo 'dqn'"),
     (["--game", "cartpole", "--cpus-per-run", "0"], "--cpus-per-run: must be a positive integer"),
     (["--game", "cartpole", "--stop-at-clear-rate", "0.9"], "--stop-at-clear-rate is for games that report clears"),
     (["--game", "cartpole", "--clear-episodes", "4"], "--clear-episodes is for games that report clears"),

@@ -1,5 +1,5 @@
 """agent/dqn.py: targets through the replay, dueling heads, epsilon schedules, the cadence
-of gradient steps and target syncs, priorities, RND reward mixing, resume, serving."""
+of gradient steps and target syncs, priorities, RND reward mixing, serving (resume: tests/test_resume.py)."""
 
 import math
 

@@ -89,7 +89,7 @@ def test_vector_task_goes_through_the_same_interface():
 
 def test_each_named_atari_game_steps_through_the_interface():
     # Freeway, Venture and Gravitar as the notebooks and presets name them (full action
-    # sets: 3, 18, 18), with unclipped scores where the preset asks for them.
+    # sets: 3, 18, 18).
     for name, actions in (("freeway", 3), ("venture", 18), ("gravitar", 18)):
         env = envs.make(name, 2, seed=1, reward_clip=False)
         try:

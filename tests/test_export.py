@@ -52,16 +52,30 @@ def test_exported_policy_loads_without_the_package_and_plays(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("algo, output", [("ppo", "logits"), ("ddqn", "q_values")])
 def test_export_command_rewrites_a_runs_export_that_plays(tmp_path, algo, output):
-    assert run_cli("train", "--game", "cartpole", "--algo", algo, "--steps", "512", "--run-dir", "logs/cp",
+    # 1,536 steps: ddqn's gradient steps start at 1,000 (min_replay).
+    assert run_cli("train", "--game", "cartpole", "--algo", algo, "--steps", "1536", "--run-dir", "logs/cp",
                    "--no-progress", cwd=tmp_path).returncode == 0
+    # An export needs the weights, not the replay: it never reads the side files.
+    for side in (tmp_path / "logs" / "cp" / "checkpoints").glob("side-*/*"):
+        side.write_bytes(b"junk")
     result = run_cli("export", "logs/cp", "--out", "elsewhere/cp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     model = tmp_path / "elsewhere" / "cp"
     card = json.loads((model / "policy.json").read_text())
-    assert card["algo"] == algo and card["steps_trained"] == 512 and card["obs_shape"] == [4]
+    assert card["algo"] == algo and card["steps_trained"] == 1536 and card["obs_shape"] == [4]
     import tensorflow as tf
-    out = tf.saved_model.load(str(model))(np.zeros((2, 4), np.float32))
-    assert out[output].shape == (2, 2) and out["action"].numpy().tolist() == np.argmax(out[output], -1).tolist()
+    from agent.config import RunConfig, learner_class
+
+    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    out = tf.saved_model.load(str(model))(obs)
+    assert out[output].shape == (8, 2) and out["action"].numpy().tolist() == np.argmax(out[output], -1).tolist()
+    # The trained weights: the export restored from the checkpoint in a new process answers as the
+    # export `train` wrote from its live learner, and not as a freshly built learner.
+    trained = tf.saved_model.load(str(tmp_path / "saved_model" / "cp"))(obs)[output].numpy()
+    np.testing.assert_allclose(out[output].numpy(), trained, rtol=1e-5, atol=1e-6)
+    cfg = RunConfig.from_json((tmp_path / "logs" / "cp" / "config.json").read_text())
+    fresh, _ = learner_class(algo)(cfg, (4,), "float32", 2).serving()
+    assert np.abs(fresh.__call__(obs)[output].numpy() - trained).max() > 1e-3
     played = run_cli("play", str(model), "--episodes", "2", "--json", cwd=tmp_path)
     episodes = [json.loads(line) for line in played.stdout.strip().splitlines()]
     assert played.returncode == 0 and [e["episode"] for e in episodes] == [1, 2], played.stderr[-2000:]

@@ -31,9 +31,14 @@ def test_purge_drops_only_what_came_after_the_checkpoint(tmp_path):
     assert [e.step for e in acc.Tensors("test/best_episode")] == [10, 20]
     assert acc.SummaryMetadata("test/best_episode").plugin_data.plugin_name == "images"
     # Nothing past the checkpoint: a second purge at the same step changes nothing.
-    files = sorted(p.name for p in tmp_path.iterdir())
+    def files():
+        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
+
+    before = files()
     InfoWriter(tmp_path, purge_after=20).close()
-    assert [p for p in sorted(p.name for p in tmp_path.iterdir()) if p in files] == files
+    after = files()
+    assert {name: after[name] for name in before} == before      # untouched
+    assert len(set(after) - set(before)) == 1                    # the new writer's own file
     assert read_scalars(tmp_path)["loss/total"] == [(10, 1.0), (20, 2.0)]
     acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={event_accumulator.TENSORS: 0})
     acc.Reload()

@@ -5,7 +5,7 @@ atomic save and exact load."""
 import numpy as np
 import pytest
 
-from utilities.trajectory_memory import TrajectoryMemory, mean_abs, plane_indices
+from utilities.trajectory_memory import COLUMNS, TrajectoryMemory, mean_abs, plane_indices
 
 K, H, W = 4, 6, 5
 
@@ -141,7 +141,7 @@ def test_save_and_load_restore_everything(tmp_path):
     assert again.count == memory.count == 4
     np.testing.assert_array_equal(again.tree.nodes, memory.tree.nodes)
     np.testing.assert_array_equal(again.observations([0, 1, 2]), memory.observations([0, 1, 2]))
-    for name in ("actions", "rewards", "dones", "valid", "behaviour_logp", "planes"):
+    for name in ("frames", "planes", *COLUMNS):
         np.testing.assert_array_equal(getattr(again, name), getattr(memory, name), err_msg=name)
     other = TrajectoryMemory(3, steps + 1, (K, H, W), np.uint8)
     with pytest.raises(ValueError, match="steps=6 does not match"):
@@ -157,4 +157,6 @@ def test_required_bytes_match_the_arrays():
 def test_a_memory_that_does_not_fit_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"trajectory memory of 100000000 x 512 steps needs .* is available"):
         TrajectoryMemory.ensure_fits(100_000_000, 512, (K, 84, 84), np.uint8)
-    assert TrajectoryMemory.ensure_fits(2, 8, (K, H, W), np.uint8) == TrajectoryMemory(2, 8, (K, H, W), np.uint8).nbytes
+    # 2 trajectories x (8 + 4 frames of 30 bytes, 9 x 4 int16 plane indices, 8 rows of 13 column
+    # bytes), and a sum tree of 2 leaves (16 bytes each).
+    assert TrajectoryMemory.ensure_fits(2, 8, (K, H, W), np.uint8) == 2 * (12 * 30 + 9 * 4 * 2 + 8 * 13) + 32 == 1104

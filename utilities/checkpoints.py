@@ -56,9 +56,11 @@ class CheckpointStore:
                     shutil.rmtree(old, ignore_errors=True)
         return path
 
-    def restore(self):
+    def restore(self, side=True):
         """Restore the latest checkpoint; every saved value must find its object and
-        every object its value. Raises FileNotFoundError or CheckpointMismatch."""
+        every object its value. side=False leaves the side files unread (an export
+        needs the weights, not a replay of gigabytes). Raises FileNotFoundError or
+        CheckpointMismatch."""
         path = self.latest
         if path is None:
             raise FileNotFoundError(f"no checkpoint in {self.manager.directory}")
@@ -72,7 +74,7 @@ class CheckpointStore:
                 raise CheckpointMismatch(f"checkpoint {path} is for {key} {saved.get(key)!r}, "
                                          f"this run has {value!r}")
         self.checkpoint.restore(path).assert_consumed()
-        if self.side is not None:
+        if side and self.side is not None:
             self.side.load_side(self.side_folder(checkpoint_number(path)))
         return path
 

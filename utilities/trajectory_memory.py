@@ -31,7 +31,7 @@ from utilities import prioritized
 from utilities.replay import _human, _read_npy_into, atomic_savez, available_memory_bytes, check_saved_config
 
 # Per-step columns besides the frames.
-_COLUMNS = {
+COLUMNS = {
     "actions": np.int16,
     "rewards": np.float32,
     "terminated": np.bool_,
@@ -88,7 +88,7 @@ class TrajectoryMemory:
             raise ValueError(f"rollout_steps {t} is too long for the trajectory memory: at most "
                              f"{np.iinfo(np.int16).max - self.stack}")
         self.planes = np.zeros((m, t + 1, self.stack), np.int16)     # indices into the pool of T + K frames
-        for name, dtype in _COLUMNS.items():
+        for name, dtype in COLUMNS.items():
             setattr(self, name, np.zeros((m, t), dtype))
         self.tree = prioritized.SumTree(self.capacity)
         self.count = 0      # trajectories pushed; the next goes to slot count % capacity
@@ -99,7 +99,7 @@ class TrajectoryMemory:
         obs_shape, dtype = tuple(obs_shape), np.dtype(obs_dtype)
         stack = stack_of(obs_shape, dtype)
         frame = int(np.prod(obs_shape[1:] if stack > 1 else obs_shape)) * dtype.itemsize
-        per_step = sum(np.dtype(d).itemsize for d in _COLUMNS.values())
+        per_step = sum(np.dtype(d).itemsize for d in COLUMNS.values())
         leaves = 1 << max(int(np.ceil(np.log2(capacity))), 0)
         return capacity * ((steps + stack) * frame + (steps + 1) * stack * 2 + steps * per_step) + 16 * leaves
 
@@ -116,7 +116,7 @@ class TrajectoryMemory:
 
     @property
     def nbytes(self):
-        return (self.frames.nbytes + self.planes.nbytes + sum(getattr(self, n).nbytes for n in _COLUMNS)
+        return (self.frames.nbytes + self.planes.nbytes + sum(getattr(self, n).nbytes for n in COLUMNS)
                 + self.tree.nbytes)
 
     def __len__(self):
@@ -188,7 +188,7 @@ class TrajectoryMemory:
     def gather(self, slots):
         """Everything stored for the slots: obs [B, T + 1, ...] and the [B, T] columns."""
         slots = np.asarray(slots, np.int64)
-        return {"obs": self.observations(slots), **{name: getattr(self, name)[slots] for name in _COLUMNS}}
+        return {"obs": self.observations(slots), **{name: getattr(self, name)[slots] for name in COLUMNS}}
 
     def leaf_values(self):
         """Leaf values p^alpha of the filled slots."""
@@ -202,7 +202,7 @@ class TrajectoryMemory:
                 "alpha": np.array(self.alpha), "eps": np.array(self.eps)}
 
     def _state(self):
-        return {"frames": self.frames, "planes": self.planes, **{n: getattr(self, n) for n in _COLUMNS}}
+        return {"frames": self.frames, "planes": self.planes, **{n: getattr(self, n) for n in COLUMNS}}
 
     def save(self, path):
         """Everything (frames, columns, priorities, cursor) as one uncompressed .npz, atomically."""
