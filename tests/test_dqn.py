@@ -190,7 +190,11 @@ def test_priorities_follow_the_td_errors_of_each_gradient_step():
     for _ in range(3):
         g = int(dqn.gradient_steps.numpy())
         batch = dqn.sample(np.random.default_rng([3, g]), 0.4)     # what the step draws (same key)
+        # The TD error of the action taken, against the targets checked by hand above, before the step.
+        targets = dqn._targets(batch["rewards"], batch["next_obs"], batch["discounts"]).numpy()
+        q = dqn.online(batch["obs"]).numpy()[np.arange(16), batch["actions"]]
         dqn.gradient_step(0.4)
+        np.testing.assert_allclose(seen[-1], targets - q, rtol=1e-5, atol=1e-6)
         # Last write wins for an index drawn twice.
         last = {i: k for k, i in enumerate(batch["indices"])}
         idx = np.array(list(last))

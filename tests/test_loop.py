@@ -195,11 +195,16 @@ def test_a_resumed_run_keeps_every_summary_up_to_its_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_same_seed_same_weights(tmp_path, algo):
-    for name in ("a", "b"):
-        loop = make_loop(tmp_path / name, algo=algo, steps=2 * 42 * 8)
+    for name, seed in (("a", 3), ("b", 3), ("other", 4)):
+        loop = make_loop(tmp_path / name, algo=algo, steps=2 * 42 * 8, seed=seed)
         loop.train(progress=False)
         loop.close()
-    assert_same_checkpoints(checkpoint_tensors(tmp_path / "a"), checkpoint_tensors(tmp_path / "b"))
+    same = checkpoint_tensors(tmp_path / "a")
+    assert_same_checkpoints(same, checkpoint_tensors(tmp_path / "b"))
+    # The seed is used: another one ends with other network weights.
+    other = checkpoint_tensors(tmp_path / "other")
+    kernels = [name for name in same if "kernel/" in name]
+    assert kernels and any(np.abs(same[name] - other[name]).max() > 1e-3 for name in kernels)
 
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))

@@ -65,3 +65,27 @@ def test_the_kl_stop_skips_the_minibatch_past_the_limit_and_ends_the_update(tmp_
     for old, new in zip(weights, algorithm.policy.weights):
         np.testing.assert_array_equal(old, new.numpy())
     loop.close()
+
+
+def test_the_loss_is_policy_minus_entropy_plus_both_value_losses_plus_rnd(tmp_path):
+    # PPO+RND's objective (Burda et al. 2018): the clipped surrogate, minus ent_coef x entropy,
+    # plus vf_coef x (extrinsic + intrinsic value losses), plus the predictor's loss. Coefficients
+    # far from the preset's, so that each term shows.
+    loop = make_loop(tmp_path)                     # ppo-rnd on Deep Sea 8, value loss 0.5 x squared error
+    algorithm = loop.algorithm
+    collect(loop)
+    b = algorithm.rollout
+    b.rewards_int[:] = np.random.default_rng(0).uniform(0, 1, b.rewards_int.shape)
+    b.compute_advantages(np.zeros(8), np.ones(8), 0.99, 0.9, 0.95, 2.0, 1.0)
+    mb = next(b.minibatches(1, np.random.default_rng(0)))
+    algorithm.p.ent_coef, algorithm.p.vf_coef = 0.5, 3.0
+    _, v_ext, v_int = (t.numpy() for t in algorithm.policy(mb["obs"]))
+    valid = mb["valid"]
+    value_losses = [0.5 * np.mean((v[valid, 0] - mb[key][valid]) ** 2)
+                    for v, key in ((v_ext, "returns_ext"), (v_int, "returns_int"))]
+    out = {k: float(v) for k, v in algorithm.train_step(mb, np.array([1, 2], np.int64), np.inf).items()}
+    assert min(value_losses) > 1e-3 and out["entropy"] > 0.1 and out["rnd_loss"] > 0
+    np.testing.assert_allclose(out["value_loss"], sum(value_losses), rtol=1e-5)
+    np.testing.assert_allclose(out["loss"], out["policy_loss"] - 0.5 * out["entropy"] + 3.0 * sum(value_losses)
+                               + out["rnd_loss"], rtol=1e-5)
+    loop.close()
