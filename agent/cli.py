@@ -87,6 +87,7 @@ def build_parser():
     parser = _Parser(prog="python -m agent", description="Train agents on Atari (EnvPool) and Super Mario Bros.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = sub.add_parser("train", help="train an agent")
+    train.set_defaults(run_time=None, run_suffix="")   # set per seed by --seeds (see train())
     train.add_argument("--game", type=text, help="freeway (default), venture, gravitar, cartpole, mountaincar, "
                                                  "deepsea, mario or an EnvPool Atari id (Pong-v5)")
     train.add_argument("--algo", type=text, help=f"{' or '.join(ALGORITHMS)} (default ppo)")
@@ -188,9 +189,9 @@ class UsageError(ValueError):
     """Bad input: reported in one line with exit code 2."""
 
 
-def default_run_dir(game, algo, stage=None):
+def default_run_dir(game, algo, stage=None, when=None):
     stage = f"-{stage}" if stage else ""
-    return f"logs/{game}{stage}-{algo}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    return f"logs/{game}{stage}-{algo}-{when or datetime.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def new_config(args):
@@ -213,7 +214,9 @@ def new_config(args):
         if args.no_rnd:
             cfg = without_rnd(cfg)
         cfg.validate()
-        folder = RunFolder(args.run_dir or default_run_dir(name, cfg.algo + ("-nornd" if args.no_rnd else ""), stage))
+        # --seeds: one start time for all seeds' folders, each with its seed (args.run_suffix).
+        folder = RunFolder(args.run_dir or default_run_dir(name, cfg.algo + ("-nornd" if args.no_rnd else ""), stage,
+                                                           args.run_time) + args.run_suffix)
         if folder.has_run():
             raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
                              f"continue it with --resume {folder.path} or choose another --run-dir")
@@ -331,8 +334,10 @@ def train(args):
     if args.seeds:
         if args.seed is not None or args.resume:
             return fail("train", "--seeds cannot be combined with --seed or --resume")
-        base = args.run_dir or default_run_dir(args.game or "freeway", args.algo or "ppo", args.stage)
-        runs = [argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": f"{base}-seed{seed}",
+        when = datetime.datetime.now()
+        runs = [argparse.Namespace(**{**vars(args), "seed": seed,
+                                      "run_dir": args.run_dir and f"{args.run_dir}-seed{seed}",
+                                      "run_time": when, "run_suffix": "" if args.run_dir else f"-seed{seed}",
                                       "export_dir": args.export_dir and f"{args.export_dir}-seed{seed}"})
                 for seed in args.seeds]
         try:
@@ -497,7 +502,7 @@ def new_sweep(args):
              if getattr(args, name) is not None]
     cpus = args.cpus_per_run or 1
     run_flags = ["--no-progress", "--cpus", str(cpus)]
-    trials = []
+    trials, configs = [], []
     for stage in stages:
         for seed in args.seeds or [1]:
             name = trial_name(args.game, stage, seed)
@@ -506,15 +511,35 @@ def new_sweep(args):
                     "--run-dir", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
                     *(part for flag, value, _ in given for part in (flag, value))]
             run = build_parser().parse_args(argv)
-            checked_run(run)   # raises UsageError naming the first bad value
+            configs.append(checked_run(run)[0])   # raises UsageError naming the first bad value
             resume_argv = ["train", "--resume", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
                            *(part for flag, value, kept in given if kept for part in (flag, value))]
             trials.append({"name": name, "stage": stage, "seed": seed, "run_dir": str(run_dir), "argv": argv,
                            "resume_argv": resume_argv})
+    # On this machine's own cluster, as many runs at once as its cores hold, each with its memory.
+    at_once = min(len(trials), max(1, (os.cpu_count() or 1) // cpus)) if args.address is None else 1
+    check_memories(configs, at_once)
     sweep = Sweep(game=args.game, algo=algo, seeds=args.seeds or [1], stages=stages, cpus_per_run=cpus,
                   experiment=str(experiment), trials=trials,
                   max_failures=3 if args.max_failures is None else args.max_failures)
     return sweep, sweep_dir
+
+
+def check_memories(configs, runs):
+    """UsageError unless `runs` runs at once fit their replay or trajectory memories in free
+    memory, for each config (one env per game tells the observation's shape)."""
+    import envs
+
+    spaces = {}
+    for cfg in configs:
+        if cfg.game not in spaces:
+            env = envs.make(cfg.game, 1, cfg.seed, **cfg.env)
+            spaces[cfg.game] = env.single_observation_space
+            env.close()
+        try:
+            cfg.params.ensure_fits(cfg.num_envs, spaces[cfg.game].shape, spaces[cfg.game].dtype, runs)
+        except ValueError as err:
+            raise UsageError(err) from None
 
 
 def sweep(args):

@@ -41,9 +41,9 @@ class PPOConfig:
     int_coef: float = 1.0
     rnd: RNDConfig | None = None
 
-    def ensure_fits(self, num_envs, obs_shape, obs_dtype):
-        """ValueError (one line) when the run's memory would not fit in free memory: the
-        rollout is small; algorithms with a replay override this."""
+    def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
+        """ValueError (one line) when `runs` of the run's memories would not fit in free memory:
+        the rollout is small; algorithms with a replay override this."""
 
     def validate(self, num_envs):
         _positive(self, "rollout_steps", "num_minibatches", "epochs")
@@ -68,10 +68,10 @@ class PTRPPOConfig(PPOConfig):
     eps_marg: float = 0.2             # rho_marg = min(1 - eps, rho) + max(0, (rho - (1 - eps)) / rho) (paper)
     stratified: bool = True           # a draw per equal slice of the priority mass (seed 002) or i.i.d.
 
-    def ensure_fits(self, num_envs, obs_shape, obs_dtype):
+    def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
         from utilities.trajectory_memory import TrajectoryMemory
 
-        TrajectoryMemory.ensure_fits(self.memory_size, self.rollout_steps, obs_shape, obs_dtype)
+        TrajectoryMemory.ensure_fits(self.memory_size, self.rollout_steps, obs_shape, obs_dtype, runs)
 
     def validate(self, num_envs):
         super().validate(num_envs)
@@ -149,11 +149,11 @@ class DQNConfig:
         self.hidden = list(self.hidden)
         self.epsilon = dict(self.epsilon)
 
-    def ensure_fits(self, num_envs, obs_shape, obs_dtype):
+    def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
         from utilities.replay import PrioritizedReplay, ReplayBuffer
 
         replay = PrioritizedReplay if self.prioritized else ReplayBuffer
-        replay.ensure_fits(self.buffer_size, num_envs, obs_shape, obs_dtype)
+        replay.ensure_fits(self.buffer_size, num_envs, obs_shape, obs_dtype, runs=runs)
 
     def validate(self, num_envs):
         _positive(self, "buffer_size", "batch_size", "n_step", "train_period", "gradient_steps",

@@ -66,6 +66,28 @@ def test_bad_input_is_one_line_exit_2_and_starts_nothing(tmp_path, args, message
     assert list(tmp_path.iterdir()) == []
 
 
+def test_runs_whose_memories_do_not_fit_together_are_refused_before_ray_starts(tmp_path, monkeypatch, capsys):
+    # Seed 003's replay (ddqn-rnd on Gravitar), on a machine with room for one and a half:
+    # one run alone fits, the 2 that a local sweep runs at once on 2 cores do not.
+    from agent import presets
+    from agent.config import RunConfig
+    from utilities import replay
+
+    cfg = RunConfig.from_preset(presets.preset("ddqn-rnd", "atari", "gravitar"), game="gravitar", algo="ddqn-rnd")
+    needed = replay.PrioritizedReplay.required_bytes(cfg.params.buffer_size, cfg.num_envs, (4, 84, 84))
+    monkeypatch.setattr(replay, "available_memory_bytes", lambda: int(1.5 * needed))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    args = ["sweep", "--game", "gravitar", "--algo", "ddqn-rnd", "--sweep-dir", str(tmp_path / "sweep")]
+    assert cli.main([*args, "--seeds", "1,2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"replay capacity {cfg.params.buffer_size} needs" in err
+    assert "for each of 2 runs at once" in err and list(tmp_path.iterdir()) == []
+    # A cluster at --address: its nodes' memory is theirs, each run is checked alone there, so the
+    # sweep passes this check (and stops at the next: no cluster listens at that address).
+    assert cli.main([*args, "--seeds", "1,2", "--address", f"127.0.0.5:{refused_port()}"]) == 2
+    assert "cannot reach a Ray cluster" in capsys.readouterr().err
+
+
 def test_a_sweep_dir_that_holds_a_sweep_or_anything_else_is_refused(tmp_path):
     held, other = tmp_path / "held", tmp_path / "other"
     held.mkdir()

@@ -141,16 +141,19 @@ def test_refused_resumes_change_nothing_on_disk(tmp_path, algo):
 def test_seeds_run_one_after_another_and_give_up_on_a_flat_curve(tmp_path):
     # Deep Sea PPO never finds the reward: its mean return stays <= 0, so every seed
     # moves on after 2 updates instead of running all 10.
-    result = run_cli(*train_args("ppo"), "--seeds", "4,5", "--steps", str(10 * BATCH),
-                     "--give-up-after", "2", "--give-up-below", "0", "--run-dir", "logs/ds",
+    # PPO as the ablation of PPO+RND: the seeds' folders are named as a single run's, plus the seed.
+    result = run_cli("train", "--game", "deepsea", "--algo", "ppo-rnd", "--no-rnd", "--seeds", "4,5",
+                     "--steps", str(10 * BATCH), "--give-up-after", "2", "--give-up-below", "0",
                      "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("gave up") == 2
-    for seed in (4, 5):
-        run_dir = tmp_path / "logs" / f"ds-seed{seed}"
+    run_dirs = sorted((tmp_path / "logs").iterdir())
+    assert len(run_dirs) == 2 and len({d.name.rsplit("-", 1)[0] for d in run_dirs}) == 1
+    for seed, run_dir in zip((4, 5), run_dirs):
+        assert re.fullmatch(rf"deepsea-ppo-nornd-\d{{8}}-\d{{6}}-seed{seed}", run_dir.name), run_dir.name
         assert f'"seed": {seed}' in (run_dir / "config.json").read_text()
         assert checkpoint_tensors(run_dir)["update/.ATTRIBUTES/VARIABLE_VALUE"] == 2
-        assert (tmp_path / "saved_model" / f"ds-seed{seed}" / "saved_model.pb").is_file()
+        assert (tmp_path / "saved_model" / run_dir.name / "saved_model.pb").is_file()
 
 
 def test_a_run_of_the_previous_format_is_refused_with_a_clear_message(tmp_path):

@@ -86,6 +86,18 @@ def _human(n):
     return f"{n} B"
 
 
+def check_fits(what, needed, runs=1):
+    """ValueError (one line, both sizes) unless `runs` memories of `needed` bytes each fit in
+    MemAvailable; returns `needed`. Checked before allocating: np.zeros is lazy, so an
+    oversized memory would otherwise only fail later, when it fills and the OOM killer steps in."""
+    available = available_memory_bytes()
+    if needed * runs > available:
+        each = f" for each of {runs} runs at once" if runs > 1 else ""
+        raise ValueError(f"{what} needs {_human(needed)} ({needed} bytes){each} but only {_human(available)} "
+                         f"({available} bytes) is available")
+    return needed
+
+
 def _layout(capacity, num_envs, obs_shape, obs_dtype, stack):
     obs_shape = tuple(int(d) for d in obs_shape)
     dtype = np.dtype(obs_dtype)
@@ -218,16 +230,10 @@ class ReplayBuffer:
         return slots * int(num_envs) * per_slot
 
     @classmethod
-    def ensure_fits(cls, capacity, num_envs, obs_shape, obs_dtype=np.uint8, stack=None):
-        """Raise ValueError (one line, both sizes) when the buffer would not fit in
-        MemAvailable. Called before allocating: np.zeros is lazy, so an oversized buffer
-        would otherwise only fail later, when the ring fills and the OOM killer steps in."""
-        needed = cls.required_bytes(capacity, num_envs, obs_shape, obs_dtype, stack)
-        available = available_memory_bytes()
-        if needed > available:
-            raise ValueError(f"replay capacity {capacity} needs {_human(needed)} ({needed} bytes) "
-                             f"but only {_human(available)} ({available} bytes) is available")
-        return needed
+    def ensure_fits(cls, capacity, num_envs, obs_shape, obs_dtype=np.uint8, stack=None, runs=1):
+        """ValueError (one line, both sizes) unless `runs` such buffers fit in MemAvailable."""
+        return check_fits(f"replay capacity {capacity}", cls.required_bytes(capacity, num_envs, obs_shape,
+                                                                            obs_dtype, stack), runs)
 
     def _arrays(self):
         return [self.frames] + [getattr(self, name) for name in _COLUMNS]

@@ -28,7 +28,7 @@ import zipfile
 import numpy as np
 
 from utilities import prioritized
-from utilities.replay import _human, _read_npy_into, atomic_savez, available_memory_bytes, check_saved_config
+from utilities.replay import _read_npy_into, atomic_savez, check_fits, check_saved_config
 
 # Per-step columns besides the frames.
 COLUMNS = {
@@ -104,15 +104,10 @@ class TrajectoryMemory:
         return capacity * ((steps + stack) * frame + (steps + 1) * stack * 2 + steps * per_step) + 16 * leaves
 
     @classmethod
-    def ensure_fits(cls, capacity, steps, obs_shape, obs_dtype):
-        """ValueError (one line, both sizes) when the memory would not fit in MemAvailable:
-        checked before allocating, as the replay memory does (np.zeros is lazy)."""
-        needed = cls.required_bytes(capacity, steps, obs_shape, obs_dtype)
-        available = available_memory_bytes()
-        if needed > available:
-            raise ValueError(f"a trajectory memory of {capacity} x {steps} steps needs {_human(needed)} "
-                             f"({needed} bytes) but only {_human(available)} ({available} bytes) is available")
-        return needed
+    def ensure_fits(cls, capacity, steps, obs_shape, obs_dtype, runs=1):
+        """ValueError (one line, both sizes) unless `runs` such memories fit in MemAvailable."""
+        return check_fits(f"a trajectory memory of {capacity} x {steps} steps",
+                          cls.required_bytes(capacity, steps, obs_shape, obs_dtype), runs)
 
     @property
     def nbytes(self):
