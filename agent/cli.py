@@ -37,6 +37,16 @@ positive_int = int_at_least(1, "a positive integer")
 count = int_at_least(0, "0 or a positive integer")
 
 
+OFF = "off"
+
+
+def or_off(parse):
+    """An argparse type: `parse`'s values, or "off" (turns a rule the run keeps off on --resume)."""
+    def either(text):
+        return OFF if text.strip().lower() == OFF else parse(text)
+    return either
+
+
 def text(value):
     """An argparse type for names and paths: anything but empty or blank."""
     if not value.strip():
@@ -98,8 +108,9 @@ def build_parser():
     train.add_argument("--seed", type=seed, help="random seed (default 1)")
     train.add_argument("--seeds", type=seed_list, help="train these seeds one after another, e.g. 1,2,3 "
                                                       "(run folders <run-dir>-seed<k>)")
-    train.add_argument("--give-up-after", type=positive_int, metavar="S",
-                       help="with --give-up-below T: move on when the mean return is still <= T after S updates")
+    train.add_argument("--give-up-after", type=or_off(positive_int), metavar="S",
+                       help="with --give-up-below T: move on when the mean return is still <= T after S updates "
+                            "(off: no give-up rule)")
     train.add_argument("--give-up-below", type=finite, metavar="T")
     train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>-<algo>-<time>)")
     train.add_argument("--resume", type=text, metavar="RUN_DIR",
@@ -114,11 +125,11 @@ def build_parser():
     train.add_argument("--clear-episodes", type=count, metavar="N",
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
-    train.add_argument("--stop-at-clear", action="store_true", default=None,
+    train.add_argument("--stop-at-clear", action=argparse.BooleanOptionalAction, default=None,
                        help="mario: stop at the first cleared test episode")
-    train.add_argument("--stop-at-clear-rate", type=share, metavar="R",
+    train.add_argument("--stop-at-clear-rate", type=or_off(share), metavar="R",
                        help="mario: stop once a test's clear rate over its --clear-episodes random-start "
-                            "episodes reaches R (0 < R <= 1)")
+                            "episodes reaches R (0 < R <= 1; off: no such stop)")
     value = ", ".join(a for a in ALGORITHMS if value_based(a))
     train.add_argument("--buffer-size", type=positive_int, metavar="N",
                        help=f"{value}: replay capacity in transitions (default: the preset's)")
@@ -276,19 +287,53 @@ def check_clear_flags(options, name):
             raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
 
 
-# A run's options besides its config, with their defaults (None for the two test options: the
-# game's). Kept in config.json from the run's start; a flag given on --resume replaces its value.
-# --stop-after, --cpus and --no-progress belong to one invocation and are not kept.
-RUN_OPTIONS = {"checkpoint_every": 50, "test_every": None, "clear_episodes": None, "stop_at_clear": False,
-               "stop_at_clear_rate": None, "give_up_after": None, "give_up_below": None, "export_dir": None}
+# A run's options besides its config: (default, the argparse type of its flag, what it may be).
+# Kept in config.json from the run's start; a flag given on --resume replaces its value ("off"
+# and --no-stop-at-clear turn a stop rule off). --stop-after, --cpus and --no-progress belong to
+# one invocation and are not kept. None for the two test options: the game's.
+RUN_OPTIONS = {
+    "checkpoint_every": (50, positive_int, "a positive integer"),
+    "test_every": (None, positive_int, "a positive integer or null"),
+    "clear_episodes": (None, count, "0, a positive integer or null"),
+    "stop_at_clear": (False, None, "true or false"),
+    "stop_at_clear_rate": (None, share, "a number in (0, 1] or null"),
+    "give_up_after": (None, positive_int, "a positive integer or null"),
+    "give_up_below": (None, finite, "a finite number or null"),
+    "export_dir": (None, text, "a path or null"),
+}
+
+
+def check_saved_options(saved):
+    """ValueError naming the first option of a (hand-edited) config.json that a run cannot take."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"its options must be a JSON object, got {saved!r}")
+    for name, value in saved.items():
+        if name not in RUN_OPTIONS:
+            raise ValueError(f"unknown option {name!r}: the options are {', '.join(RUN_OPTIONS)}")
+        default, parse, allowed = RUN_OPTIONS[name]
+        try:
+            if parse is None:
+                ok = isinstance(value, bool)
+            elif value is None:
+                ok = default is None
+            else:
+                ok = not isinstance(value, bool) and parse(str(value)) == value
+        except argparse.ArgumentTypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"option {name} must be {allowed}, got {value!r}")
 
 
 def run_options(args, saved, game):
     """The run's options: the flags given, else the run's saved ones, else the defaults."""
     import envs
 
-    options = {name: getattr(args, name) if getattr(args, name) is not None else saved.get(name, default)
-               for name, default in RUN_OPTIONS.items()}
+    options = {}
+    for name, (default, _, _) in RUN_OPTIONS.items():
+        given = getattr(args, name)
+        options[name] = saved.get(name, default) if given is None else None if given == OFF else given
+    if args.give_up_after == OFF:
+        options["give_up_below"] = None
     tests = envs.resolve_game(game).tests
     if options["test_every"] is None:
         options["test_every"] = tests.every
@@ -320,6 +365,7 @@ def resumed_config(args):
         raise UsageError(f"no run to resume in {str(folder.path)!r}: it needs a readable config.json") from None
     try:
         cfg = RunConfig.from_json(text).validate()
+        check_saved_options(cfg.options)
         envs.resolve_game(cfg.game)
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise UsageError(f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0]) from None
@@ -457,11 +503,11 @@ def train_one(args, after_save=None):
     return 0
 
 
-# Flags a sweep hands to each run's `train` as given: (flag, attribute, kept on --resume).
-SWEEP_TRAIN_FLAGS = (("--algo", "algo", False), ("--steps", "steps", True), ("--num-envs", "num_envs", False),
-                     ("--actions", "actions", False), ("--checkpoint-every", "checkpoint_every", True),
-                     ("--test-every", "test_every", True), ("--clear-episodes", "clear_episodes", True),
-                     ("--stop-at-clear-rate", "stop_at_clear_rate", True))
+# Flags a sweep hands to each run's `train` as given: (flag, attribute). A run keeps them
+# (config.json), so a trial's resume names only its folder.
+SWEEP_TRAIN_FLAGS = (("--algo", "algo"), ("--steps", "steps"), ("--num-envs", "num_envs"), ("--actions", "actions"),
+                     ("--checkpoint-every", "checkpoint_every"), ("--test-every", "test_every"),
+                     ("--clear-episodes", "clear_episodes"), ("--stop-at-clear-rate", "stop_at_clear_rate"))
 ALL_STAGES = [f"{world}-{stage}" for world in range(1, 9) for stage in range(1, 5)]
 
 
@@ -498,8 +544,7 @@ def new_sweep(args):
             check_writable(experiment, "storage folder")
     except ValueError as err:
         raise UsageError(err) from None
-    given = [(flag, str(getattr(args, name)), kept) for flag, name, kept in SWEEP_TRAIN_FLAGS
-             if getattr(args, name) is not None]
+    given = [(flag, str(getattr(args, name))) for flag, name in SWEEP_TRAIN_FLAGS if getattr(args, name) is not None]
     cpus = args.cpus_per_run or 1
     run_flags = ["--no-progress", "--cpus", str(cpus)]
     trials, configs = [], []
@@ -509,11 +554,10 @@ def new_sweep(args):
             run_dir = experiment / name
             argv = ["train", "--game", args.game, *(["--stage", stage] if stage else []), "--seed", str(seed),
                     "--run-dir", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
-                    *(part for flag, value, _ in given for part in (flag, value))]
+                    *(part for flag, value in given for part in (flag, value))]
             run = build_parser().parse_args(argv)
             configs.append(checked_run(run)[0])   # raises UsageError naming the first bad value
-            resume_argv = ["train", "--resume", str(run_dir), "--export-dir", str(run_dir / "export"), *run_flags,
-                           *(part for flag, value, kept in given if kept for part in (flag, value))]
+            resume_argv = ["train", "--resume", str(run_dir), *run_flags]
             trials.append({"name": name, "stage": stage, "seed": seed, "run_dir": str(run_dir), "argv": argv,
                            "resume_argv": resume_argv})
     # On this machine's own cluster, as many runs at once as its cores hold, each with its memory.
@@ -531,7 +575,7 @@ def check_memories(configs, runs):
     import envs
 
     spaces = {}
-    for cfg in configs:
+    for cfg in filter(lambda cfg: cfg.params.has_memory, configs):
         if cfg.game not in spaces:
             env = envs.make(cfg.game, 1, cfg.seed, **cfg.env)
             spaces[cfg.game] = env.single_observation_space

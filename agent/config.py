@@ -41,6 +41,8 @@ class PPOConfig:
     int_coef: float = 1.0
     rnd: RNDConfig | None = None
 
+    has_memory = False   # a replay or trajectory memory sized by ensure_fits (the rollout is small)
+
     def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
         """ValueError (one line) when `runs` of the run's memories would not fit in free memory:
         the rollout is small; algorithms with a replay override this."""
@@ -67,6 +69,8 @@ class PTRPPOConfig(PPOConfig):
     priority_eps: float = 0.01
     eps_marg: float = 0.2             # rho_marg = min(1 - eps, rho) + max(0, (rho - (1 - eps)) / rho) (paper)
     stratified: bool = True           # a draw per equal slice of the priority mass (seed 002) or i.i.d.
+
+    has_memory = True
 
     def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
         from utilities.trajectory_memory import TrajectoryMemory
@@ -148,6 +152,8 @@ class DQNConfig:
         # Presets are shared dicts: a config owns copies of its mutable fields.
         self.hidden = list(self.hidden)
         self.epsilon = dict(self.epsilon)
+
+    has_memory = True
 
     def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
         from utilities.replay import PrioritizedReplay, ReplayBuffer

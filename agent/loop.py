@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from utilities.checkpoints import CheckpointStore, checkpoint_number, nonfinite_variables
+from utilities.checkpoints import CheckpointStore, NonFiniteState, checkpoint_number
 from utilities.info_writer import InfoWriter
 from utilities.video import gif_bytes, gif_size, write_mp4
 
@@ -102,7 +102,10 @@ def checkpoint_store(folder, cfg, algorithm, state, obs_shape, obs_dtype, num_ac
     meta = {"format": FORMAT, "game": cfg.game, "algo": cfg.algo, "obs_shape": list(obs_shape),
             "obs_dtype": str(obs_dtype), "num_actions": int(num_actions), "env": cfg.env}
     side = algorithm if hasattr(algorithm, "save_side") else None
-    return CheckpointStore(folder.checkpoints, meta, keep, side, **algorithm.trackables(), **state.trackables())
+    # The loop's own state holds NaN and -inf by design (no episode, no test yet); the algorithm's may not.
+    trackables = algorithm.trackables()
+    return CheckpointStore(folder.checkpoints, meta, keep, side, finite=list(trackables), **trackables,
+                           **state.trackables())
 
 
 class Loop:
@@ -141,13 +144,12 @@ class Loop:
             if self.writer is not None:
                 self.writer.flush()    # the summaries up to the checkpoint are on disk with it
             # The loop's own state holds NaN and -inf by design (no episode, no test yet).
-            bad = nonfinite_variables(self.algorithm.trackables())
-            if bad:
-                raise NonFiniteLoss(f"non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
-                                    f"at update {number}; stopped, last good checkpoint kept in "
-                                    f"{self.folder.checkpoints}")
             self.state.sync_for_save()
-            path = self.checkpoints.save(number)
+            try:
+                path = self.checkpoints.save(number)
+            except NonFiniteState as err:
+                raise NonFiniteLoss(f"{err} at update {number}; stopped, last good checkpoint kept in "
+                                    f"{self.folder.checkpoints}") from None
         if self.after_save is not None:
             self.after_save(path, self.state)
         return path

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import ROOT
-from utilities.checkpoints import CheckpointMismatch, CheckpointStore, nonfinite_variables
+from utilities.checkpoints import CheckpointMismatch, CheckpointStore, NonFiniteState, nonfinite_variables
 
 
 def test_meta_mismatch_and_exact_restore(tmp_path):
@@ -64,4 +64,17 @@ def test_nonfinite_variables_names_each_poisoned_weight_and_optimizer_slot():
     kernel.assign(np.where(np.arange(6).reshape(3, 2) == 4, np.nan, kernel.numpy()))
     slot = next(v for v in optimizer.variables if v.path.endswith("head_bias_velocity"))
     slot.assign([0.0, np.inf])
-    assert sorted(nonfinite_variables(trackables)) == sorted([kernel.path, slot.path])
+    assert sorted(nonfinite_variables(trackables)) == ["optimizer/" + slot.path, "policy/" + kernel.path]
+    trackables["count"].assign(np.inf)
+    assert "count" in nonfinite_variables(trackables)
+
+
+def test_a_checkpoint_with_a_non_finite_value_is_not_written(tmp_path):
+    side, weight, window = Side(), tf.Variable([1.0, 2.0]), tf.Variable(np.nan)
+    # The window's NaN is the loop's own "no episode yet": only `weight` must be finite.
+    store = CheckpointStore(tmp_path, {"format": 2}, side=side, finite=["weight"], weight=weight, window=window)
+    store.save(1)
+    weight.assign([1.0, np.nan])
+    with pytest.raises(NonFiniteState, match="non-finite values in weight"):
+        store.save(2)
+    assert store.latest.endswith("ckpt-1") and sorted(p.name for p in tmp_path.glob("side-*")) == ["side-1"]

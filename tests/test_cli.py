@@ -223,11 +223,32 @@ def test_a_plain_resume_keeps_the_options_the_run_began_with(tmp_path):
     again = run_cli("train", "--resume", str(run_dir), "--no-progress", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert kept(run_dir) == ([3, 6, 8], options)
-    # A flag given again replaces its value, from then on.
-    more = run_cli("train", "--resume", str(run_dir), "--steps", "4608", "--checkpoint-every", "1", "--no-progress",
-                   cwd=tmp_path)
+    # A flag given again replaces its value, from then on; "off" turns the give-up rule off.
+    more = run_cli("train", "--resume", str(run_dir), "--steps", "4608", "--checkpoint-every", "1",
+                   "--give-up-after", "off", "--no-progress", cwd=tmp_path)
     assert more.returncode == 0, more.stderr[-2000:]
-    assert kept(run_dir) == ([6, 8, 9], dict(options, checkpoint_every=1))
+    assert kept(run_dir) == ([6, 8, 9], dict(options, checkpoint_every=1, give_up_after=None, give_up_below=None))
+
+
+@pytest.mark.parametrize("options, message", [
+    (None, "its options must be a JSON object, got None"),
+    ({"checkpoint_every": 0}, "option checkpoint_every must be a positive integer, got 0"),
+    ({"checkpoint_every": "5"}, "option checkpoint_every must be a positive integer, got '5'"),
+    ({"stop_at_clear_rate": 1.5}, "option stop_at_clear_rate must be a number in (0, 1] or null, got 1.5"),
+    ({"stop_at_clear": 1}, "option stop_at_clear must be true or false, got 1"),
+    ({"test_evry": 5}, "unknown option 'test_evry'"),
+])
+def test_a_hand_edited_option_is_refused_on_resume(tmp_path, options, message):
+    from agent import presets
+
+    cfg = RunConfig.from_preset(presets.preset("ppo", "classic"), game="cartpole", algo="ppo")
+    cfg.options = options
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(cfg.to_json())
+    before = snapshot(tmp_path)
+    result = run_cli("train", "--resume", "run", cwd=tmp_path)
+    assert one_line_error(result, f"cannot resume 'run': {message}"), result.stderr
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.slow

@@ -25,12 +25,18 @@ class CheckpointMismatch(ValueError):
     """The checkpoint belongs to another game, algorithm, action set or package version."""
 
 
+class NonFiniteState(ValueError):
+    """A checkpoint about to hold a NaN or Inf where none belongs: not written."""
+
+
 class CheckpointStore:
-    def __init__(self, directory, meta, keep=3, side=None, **trackables):
+    def __init__(self, directory, meta, keep=3, side=None, finite=(), **trackables):
         """meta: a JSON-able dict that a checkpoint must match to be restored here.
         side: None, or an object with save_side(folder) and load_side(folder) for the
-        side files of a checkpoint (each checkpoint number gets its own folder)."""
+        side files of a checkpoint (each checkpoint number gets its own folder).
+        finite: the names of the trackables whose float values must all be finite to be saved."""
         self.directory, self.side = pathlib.Path(directory), side
+        self.finite = {name: trackables[name] for name in finite}
         self.meta = dict(meta)
         self._meta_var = tf.Variable(json.dumps(self.meta, sort_keys=True), trainable=False)
         self.checkpoint = tf.train.Checkpoint(meta=self._meta_var, **trackables)
@@ -44,11 +50,18 @@ class CheckpointStore:
         return self.directory / f"side-{number}"
 
     def save(self, number):
+        """Write checkpoint `number`, side files first; NonFiniteState (nothing written) if a
+        `finite` value is NaN or Inf, checked after save_side, which may sync state into them."""
         if self.side is not None:
             folder = self.side_folder(number)
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             self.side.save_side(folder)
+        bad = nonfinite_variables(self.finite)
+        if bad:
+            if self.side is not None:
+                shutil.rmtree(self.side_folder(number), ignore_errors=True)
+            raise NonFiniteState(f"non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
         path = self.manager.save(checkpoint_number=number)
         if self.side is not None:
             for old in self.directory.glob("side-*"):
@@ -91,10 +104,11 @@ def saved_meta(path):
 
 
 def nonfinite_variables(trackables):
-    """The names of the float variables reachable from `trackables` (a dict of models,
-    optimizers, variables) that hold a NaN or Inf."""
-    root = tf.train.Checkpoint(**trackables)
-    return [v.path if isinstance(v, keras.Variable) else v.name
-            for v in tf.train.TrackableView(root).descendants()
-            if isinstance(v, (tf.Variable, keras.Variable)) and tf.as_dtype(v.dtype).is_floating
-            and not np.isfinite(v.numpy()).all()]
+    """The names (trackable name / variable path) of the float variables of `trackables` (a dict
+    of models, optimizers, modules, variables) that hold a NaN or Inf."""
+    out = []
+    for key, obj in trackables.items():
+        for v in [obj] if isinstance(obj, (tf.Variable, keras.Variable)) else obj.variables:
+            if tf.as_dtype(v.dtype).is_floating and not np.isfinite(v.numpy()).all():
+                out.append(key if v is obj else f"{key}/{v.path if isinstance(v, keras.Variable) else v.name[:-2]}")
+    return out
