@@ -333,6 +333,10 @@ def descendants(roots, procs):
     return found
 
 driver = int(sys.argv[1])
+# What the driver ran before this watchdog (its multiprocessing resource tracker, say) is not Ray's.
+before = descendants({driver: None}, table())
+os.write(sys.stdout.fileno(), b"r")   # the driver waits for this before it starts anything
+os.close(sys.stdout.fileno())
 known = {}
 while True:   # the driver's descendants, while it lives; the pipe closes when it ends, SIGKILL included
     ready = select.select([sys.stdin], [], [], 1.0)[0]
@@ -344,7 +348,7 @@ for _ in range(3):   # again, for a worker being started meanwhile
     procs = table()
     known.update(descendants({p: s for p, s in known.items() if p in procs}, procs))
     for pid, start in known.items():
-        if pid not in (driver, os.getpid()) and pid in procs and procs[pid][1] == start:
+        if pid not in (driver, os.getpid()) and before.get(pid) != start and pid in procs and procs[pid][1] == start:
             try:
                 os.kill(pid, 9)
             except OSError:
@@ -359,14 +363,16 @@ class Reaper:
     runtime-env agents stay, reparented to init). A small watchdog process, in its own
     session so that Ctrl-C leaves it alone, notes this process's descendants every second
     and, once this process's end of a pipe closes (close(), any exit, SIGKILL included),
-    kills those still running."""
+    kills those still running (not those it had already started before: they are not Ray's)."""
 
     def __init__(self):
         read, self._write = os.pipe()   # not inheritable: only this process holds the write end
         self.watchdog = subprocess.Popen([sys.executable, "-c", REAPER, str(os.getpid())], stdin=read,
-                                         start_new_session=True, stdout=subprocess.DEVNULL,
+                                         start_new_session=True, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL)
         os.close(read)
+        self.watchdog.stdout.read(1)   # it has noted what ran before it
+        self.watchdog.stdout.close()
 
     def close(self):
         os.close(self._write)

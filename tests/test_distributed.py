@@ -196,9 +196,10 @@ def test_the_reaper_ends_what_a_killed_process_started(tmp_path):
         import subprocess, sys, time
         sys.path.insert(0, {str(ROOT)!r})
         from agent.distributed import Reaper
+        earlier = subprocess.Popen(["sleep", "60"])   # started before the reaper: not Ray's
         reaper = Reaper()
         child = subprocess.Popen(["sleep", "60"])
-        open({str(pid_file)!r}, "w").write(str(child.pid))
+        open({str(pid_file)!r}, "w").write(f"{{child.pid}} {{earlier.pid}}")
         time.sleep(60)
     """)
     parent = subprocess.Popen([sys.executable, "-c", script])
@@ -206,10 +207,15 @@ def test_the_reaper_ends_what_a_killed_process_started(tmp_path):
     while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.5)   # the watchdog notes descendants once a second
-    child = int(pid_file.read_text())
+    child, earlier = map(int, pid_file.read_text().split())
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     assert wait_until(lambda: not alive(child), 10), "the child outlived its killed parent"
+    time.sleep(2)   # the watchdog's last rounds
+    try:
+        assert alive(earlier), "the reaper killed a process started before it"
+    finally:
+        os.kill(earlier, signal.SIGKILL)
 
 
 @pytest.mark.slow
