@@ -143,7 +143,6 @@ class Loop:
         if path is None or checkpoint_number(path) != number:
             if self.writer is not None:
                 self.writer.flush()    # the summaries up to the checkpoint are on disk with it
-            # The loop's own state holds NaN and -inf by design (no episode, no test yet).
             self.state.sync_for_save()
             try:
                 path = self.checkpoints.save(number)
