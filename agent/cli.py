@@ -423,19 +423,15 @@ def train_one(args, after_save=None):
     except UsageError as err:
         return fail("train", err)
     game = envs.resolve_game(cfg.game)
-    # The env comes first: its observation sizes a replay or trajectory memory, checked
-    # before TensorFlow loads and before the run folder is written.
     cpus = envs.cpu_settings(cfg.game, args.cpus, cfg.num_envs) if args.cpus else {}
     try:
+        check_memory(cfg, cpus=args.cpus)
         env = envs.make(cfg.game, cfg.num_envs, cfg.seed, **cfg.env, **cpus)
+    except UsageError as err:
+        return fail("train", err)
     except (TypeError, ValueError) as err:    # env settings of a hand-edited config.json, say
         return fail("train", f"cannot make the {cfg.game} env of {str(folder.path)!r}: {err}".splitlines()[0])
     space = env.single_observation_space
-    try:
-        cfg.params.ensure_fits(cfg.num_envs, space.shape, space.dtype)
-    except ValueError as err:
-        env.close()
-        return fail("train", err)
     import_tensorflow_quietly()
     from agent import precision
     from agent.config import learner_class
@@ -562,28 +558,29 @@ def new_sweep(args):
                            "resume_argv": resume_argv})
     # On this machine's own cluster, as many runs at once as its cores hold, each with its memory.
     at_once = min(len(trials), max(1, (os.cpu_count() or 1) // cpus)) if args.address is None else 1
-    check_memories(configs, at_once)
+    for cfg in configs:
+        check_memory(cfg, at_once, cpus)
     sweep = Sweep(game=args.game, algo=algo, seeds=args.seeds or [1], stages=stages, cpus_per_run=cpus,
                   experiment=str(experiment), trials=trials,
                   max_failures=3 if args.max_failures is None else args.max_failures)
     return sweep, sweep_dir
 
 
-def check_memories(configs, runs):
-    """UsageError unless `runs` runs at once fit their replay or trajectory memories in free
-    memory, for each config (one env per game tells the observation's shape)."""
+def check_memory(cfg, runs=1, cpus=None):
+    """UsageError (one line, both sizes) unless `runs` runs of `cfg` fit in free memory at
+    once: their envs and the algorithm's rollout, replay or trajectory memory, all sized from
+    the settings before anything is allocated (an oversized array would otherwise only fail
+    as it fills, when the OOM killer steps in)."""
     import envs
+    from utilities.replay import check_fits
 
-    spaces = {}
-    for cfg in filter(lambda cfg: cfg.params.has_memory, configs):
-        if cfg.game not in spaces:
-            env = envs.make(cfg.game, 1, cfg.seed, **cfg.env)
-            spaces[cfg.game] = env.single_observation_space
-            env.close()
-        try:
-            cfg.params.ensure_fits(cfg.num_envs, spaces[cfg.game].shape, spaces[cfg.game].dtype, runs)
-        except ValueError as err:
-            raise UsageError(err) from None
+    space = envs.observation_space(cfg.game, **cfg.env)
+    needs = [(f"{cfg.num_envs} envs", envs.env_bytes(cfg.game, cfg.num_envs, cpus))]
+    needs += cfg.params.memory_needs(cfg.num_envs, space.shape, space.dtype)
+    try:
+        check_fits(", ".join(what for what, _ in needs), sum(size for _, size in needs), runs)
+    except ValueError as err:
+        raise UsageError(err) from None
 
 
 def sweep(args):

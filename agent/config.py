@@ -41,11 +41,13 @@ class PPOConfig:
     int_coef: float = 1.0
     rnd: RNDConfig | None = None
 
-    has_memory = False   # a replay or trajectory memory sized by ensure_fits (the rollout is small)
+    def memory_needs(self, num_envs, obs_shape, obs_dtype):
+        """[(what, bytes)] of the algorithm's large arrays, known before any is allocated
+        (the CLI checks them against free memory): here the rollout."""
+        from utilities.optimization_batch import OptimizationBatch
 
-    def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
-        """ValueError (one line) when `runs` of the run's memories would not fit in free memory:
-        the rollout is small; algorithms with a replay override this."""
+        return [(f"a rollout of {num_envs} x {self.rollout_steps} steps",
+                 OptimizationBatch.required_bytes(self.rollout_steps, num_envs, obs_shape, obs_dtype))]
 
     def validate(self, num_envs):
         _positive(self, "rollout_steps", "num_minibatches", "epochs")
@@ -70,12 +72,12 @@ class PTRPPOConfig(PPOConfig):
     eps_marg: float = 0.2             # rho_marg = min(1 - eps, rho) + max(0, (rho - (1 - eps)) / rho) (paper)
     stratified: bool = True           # a draw per equal slice of the priority mass (seed 002) or i.i.d.
 
-    has_memory = True
-
-    def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
+    def memory_needs(self, num_envs, obs_shape, obs_dtype):
         from utilities.trajectory_memory import TrajectoryMemory
 
-        TrajectoryMemory.ensure_fits(self.memory_size, self.rollout_steps, obs_shape, obs_dtype, runs)
+        return super().memory_needs(num_envs, obs_shape, obs_dtype) + [
+            (f"a trajectory memory of {self.memory_size} x {self.rollout_steps} steps",
+             TrajectoryMemory.required_bytes(self.memory_size, self.rollout_steps, obs_shape, obs_dtype))]
 
     def validate(self, num_envs):
         super().validate(num_envs)
@@ -153,13 +155,13 @@ class DQNConfig:
         self.hidden = list(self.hidden)
         self.epsilon = dict(self.epsilon)
 
-    has_memory = True
-
-    def ensure_fits(self, num_envs, obs_shape, obs_dtype, runs=1):
+    def memory_needs(self, num_envs, obs_shape, obs_dtype):
+        """[(what, bytes)]: the replay (see PPOConfig.memory_needs)."""
         from utilities.replay import PrioritizedReplay, ReplayBuffer
 
         replay = PrioritizedReplay if self.prioritized else ReplayBuffer
-        replay.ensure_fits(self.buffer_size, num_envs, obs_shape, obs_dtype, runs=runs)
+        return [(f"replay capacity {self.buffer_size}",
+                 replay.required_bytes(self.buffer_size, num_envs, obs_shape, obs_dtype))]
 
     def validate(self, num_envs):
         _positive(self, "buffer_size", "batch_size", "n_step", "train_period", "gradient_steps",

@@ -20,4 +20,5 @@ It may carry, for greedy tests, "cleared" (the level was finished), "progress"
 """
 
 from envs.envpool_env import EnvPoolEnv
-from envs.games import GAMES, Game, cpu_settings, make, make_test_env, resolve_game, stage_settings
+from envs.games import (GAMES, Game, cpu_settings, env_bytes, make, make_test_env, observation_space, resolve_game,
+                        stage_settings)

@@ -16,9 +16,13 @@ from envs.episodes import EpisodeCounter
 
 
 class DeepSea:
+    @staticmethod
+    def observation_space(size=20):
+        return gymnasium.spaces.Box(0.0, 1.0, (size * size,), np.float32)
+
     def __init__(self, num_envs, seed, size=20):
         self.num_envs, self.size = num_envs, size
-        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, (size * size,), np.float32)
+        self.single_observation_space = self.observation_space(size)
         self.single_action_space = gymnasium.spaces.Discrete(2)
         self._right_action = np.random.default_rng(seed).integers(2, size=(size, size))
         self._row = np.zeros(num_envs, np.int64)

@@ -11,13 +11,23 @@ import numpy as np
 from envs.episodes import EpisodeCounter
 
 
+# EnvPool declares classic-control bounds in float64; Gymnasium warns on the cast.
+PRECISION_WARNING = ".*precision lowered.*"
+
+
 class EnvPoolEnv:
+    @staticmethod
+    def observation_space(task_id, **kwargs):
+        """The task's observation space from its spec: no env is made."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=PRECISION_WARNING)
+            return envpool.make_spec(task_id, **kwargs).observation_space
+
     def __init__(self, task_id, num_envs, seed, **kwargs):
         # Synchronous mode (batch_size == num_envs): one call steps every env in
         # EnvPool's C++ thread pool, no Python loop over envs.
         with warnings.catch_warnings():
-            # EnvPool declares classic-control bounds in float64; Gymnasium warns on the cast.
-            warnings.filterwarnings("ignore", message=".*precision lowered.*")
+            warnings.filterwarnings("ignore", message=PRECISION_WARNING)
             self._env = envpool.make(task_id, env_type="gymnasium", num_envs=num_envs,
                                      seed=seed, **kwargs)
             self.single_observation_space = self._env.observation_space

@@ -199,7 +199,17 @@ def _shutdown(processes, conns, shm):
     shm.unlink()
 
 
+def workers(num_envs, num_workers=None):
+    """Worker processes for `num_envs` envs: as asked, else one per core; at most one per env."""
+    return min(num_envs, num_workers or mp.cpu_count())
+
+
 class MarioVecEnv:
+    @staticmethod
+    def observation_space(**settings):   # settings: the stage's, as make() takes them
+        """Every stage and action set: 4 stacked 84 x 84 grey frames (seed 000's preprocessing)."""
+        return gymnasium.spaces.Box(0, 255, (4,) + FRAME, np.uint8)
+
     def __init__(self, num_envs, seed, stage="1-1", action_set="complex", random_starts=True,
                  render=False, num_workers=None, timeout=60.0):
         """render=True adds info["screen"], the RGB NES picture [N, 240, 256, 3], for videos."""
@@ -208,7 +218,7 @@ class MarioVecEnv:
             raise ValueError(f"unknown action set {action_set!r}: choose one of {', '.join(ACTION_SETS)}")
         self.stage, self.action_set, self.num_envs, self.timeout = stage, action_set, num_envs, timeout
         self.render = render
-        num_workers = num_workers or min(num_envs, mp.cpu_count())
+        num_workers = workers(num_envs, num_workers)
         self._shm = shared_memory.SharedMemory(create=True, size=_shared_size(num_envs, render))
         self._out = _views(self._shm.buf, num_envs, render)
         ctx = mp.get_context("spawn")   # never fork a process that holds TensorFlow
@@ -226,7 +236,7 @@ class MarioVecEnv:
             self._processes.append(p)
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, self._shm)
         num_actions = self._gather()[0]
-        self.single_observation_space = gymnasium.spaces.Box(0, 255, (4,) + FRAME, np.uint8)
+        self.single_observation_space = self.observation_space()
         self.single_action_space = gymnasium.spaces.Discrete(num_actions)
         self._episodes = EpisodeCounter(num_envs)
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from agent import presets
@@ -92,3 +93,16 @@ def test_ptr_ppo_validate_names_the_bad_value(change, message):
         setattr(cfg.params, key, value)
     with pytest.raises(ValueError, match=message):
         cfg.validate()
+
+
+def test_memory_needs_by_hand():
+    # What the CLI checks against free memory before anything is allocated (seed 002's 1-1 row).
+    cfg = RunConfig.from_preset(presets.preset("ptr-ppo", "mario", stage="1-1"), game="mario", algo="ptr-ppo")
+    frame = 84 * 84
+    assert cfg.params.memory_needs(16, (4, 84, 84), np.uint8) == [
+        # 16 x 512 rows: the 4-stack and 39 bytes of int32, float32 and bool fields.
+        ("a rollout of 16 x 512 steps", 16 * 512 * (4 * frame + 39)),
+        # 256 trajectories: 512 + 4 single frames, (512 + 1) x 4 int16 plane indices, 13 column
+        # bytes a step; a sum tree of 256 leaves at 16 bytes.
+        ("a trajectory memory of 256 x 512 steps", 256 * (516 * frame + 513 * 8 + 512 * 13) + 256 * 16),
+    ] == [("a rollout of 16 x 512 steps", 231_530_496), ("a trajectory memory of 256 x 512 steps", 934_828_032)]

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+import envs
 from agent import cli
 from agent.distributed import SPEC, Reaper, status
 from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
@@ -74,13 +75,14 @@ def test_runs_whose_memories_do_not_fit_together_are_refused_before_ray_starts(t
     from utilities import replay
 
     cfg = RunConfig.from_preset(presets.preset("ddqn-rnd", "atari", "gravitar"), game="gravitar", algo="ddqn-rnd")
-    needed = replay.PrioritizedReplay.required_bytes(cfg.params.buffer_size, cfg.num_envs, (4, 84, 84))
+    needed = replay.PrioritizedReplay.required_bytes(cfg.params.buffer_size, cfg.num_envs, (4, 84, 84)) \
+        + envs.env_bytes("gravitar", cfg.num_envs, 1)
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: int(1.5 * needed))
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     args = ["sweep", "--game", "gravitar", "--algo", "ddqn-rnd", "--sweep-dir", str(tmp_path / "sweep")]
     assert cli.main([*args, "--seeds", "1,2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"replay capacity {cfg.params.buffer_size} needs" in err
+    assert len(err.splitlines()) == 1 and f"{cfg.num_envs} envs, replay capacity {cfg.params.buffer_size}: " in err
     assert "for each of 2 runs at once" in err and list(tmp_path.iterdir()) == []
     # A cluster at --address: its nodes' memory is theirs, each run is checked alone there, so the
     # sweep passes this check (and stops at the next: no cluster listens at that address).

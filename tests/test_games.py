@@ -1,5 +1,6 @@
 """envs/games.py: the game registry and the --stage / --actions settings."""
 
+import numpy as np
 import pytest
 
 import envs
@@ -31,3 +32,28 @@ def test_stage_settings_normalise_and_refuse():
         envs.stage_settings("mario", "1-1", "left")
     with pytest.raises(ValueError, match="for mario, not 'freeway'"):
         envs.stage_settings("freeway", "1-1")
+
+
+@pytest.mark.parametrize("game, settings", [
+    ("freeway", {}), ("Pong-v5", {}), ("cartpole", {}), ("mountaincar", {}), ("deepsea", {"size": 7}),
+    ("mario", {"stage": "4-2", "action_set": "right"}),
+])
+def test_observation_space_without_an_env_is_the_envs(game, settings):
+    # The memory check sizes rollouts and replays from this before any env exists.
+    space = envs.observation_space(game, **settings)
+    env = envs.make(game, 1, 0, **settings)
+    try:
+        made = env.single_observation_space
+        assert (space.shape, space.dtype) == (made.shape, made.dtype)
+        assert np.array_equal(space.low, made.low) and np.array_equal(space.high, made.high)
+    finally:
+        env.close()
+
+
+def test_env_bytes_by_hand():
+    mib = 2**20
+    assert envs.env_bytes("gravitar", 64) == 64 * int(1.3 * mib)
+    assert envs.env_bytes("cartpole", 1000) == 1000 * 8 * 1024
+    # Mario: an env's emulator and a worker process per core, at most one per env.
+    assert envs.env_bytes("mario", 16, cpus=2) == 16 * mib + 2 * 170 * mib
+    assert envs.env_bytes("mario", 1, cpus=4) == mib + 170 * mib

@@ -1,6 +1,7 @@
 """Rollout storage: both advantage streams with their coefficients, minibatches."""
 
 import numpy as np
+import pytest
 
 from tests.test_gae import GAMMA, LAM, LAST, REWARDS, VALUES
 from utilities.optimization_batch import OptimizationBatch
@@ -22,3 +23,11 @@ def test_minibatches_cover_the_rollout_once():
     batch.obs[:] = np.arange(12, dtype=np.float32).reshape(4, 3, 1)
     seen = np.concatenate([mb["obs"][:, 0] for mb in batch.minibatches(4, np.random.default_rng(0))])
     assert sorted(seen.tolist()) == list(range(12))
+
+
+@pytest.mark.parametrize("obs_shape, dtype", [((4, 84, 84), np.uint8), ((4,), np.float32)])
+def test_required_bytes_match_the_arrays(obs_shape, dtype):
+    batch = OptimizationBatch(16, 3, obs_shape, dtype)
+    arrays = [v for v in vars(batch).values() if isinstance(v, np.ndarray)]
+    assert len(arrays) == 13
+    assert OptimizationBatch.required_bytes(16, 3, obs_shape, dtype) == sum(a.nbytes for a in arrays)

@@ -492,8 +492,8 @@ def test_capacity_beyond_available_memory_is_refused_before_allocating(monkeypat
     message = str(info.value)
     assert "\n" not in message and str(needed) in message and "available" in message
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: 123_456)
-    with pytest.raises(ValueError, match=r"needs 6.74 MiB \(7067000 bytes\) "
-                                         r"but only 120.56 KiB \(123456 bytes\)"):
+    with pytest.raises(ValueError, match=r"^replay capacity 1000: 6.74 MiB \(7067000 bytes\) needed, "
+                                         r"only 120.56 KiB \(123456 bytes\) available$"):
         ReplayBuffer(1000, 1, ATARI, np.uint8)
     with pytest.raises(ValueError, match="123456 bytes"):
         PrioritizedReplay(1000, 1, ATARI, np.uint8)

@@ -31,6 +31,13 @@ class OptimizationBatch:
         self.returns_ext = np.zeros(shape, np.float32)
         self.returns_int = np.zeros(shape, np.float32)
 
+    @staticmethod
+    def required_bytes(steps, num_envs, obs_shape, obs_dtype):
+        """Bytes of the arrays __init__ allocates, computed without allocating them."""
+        per_row = int(np.prod(obs_shape, dtype=np.int64)) * np.dtype(obs_dtype).itemsize
+        per_row += 4 * 9 + 3     # int32 actions and 8 float32 fields; terminated, dones, valid
+        return steps * num_envs * per_row
+
     def add(self, t, obs, actions, logp, values_ext, values_int, reward, terminated, done, valid):
         self.obs[t] = obs
         self.actions[t] = actions

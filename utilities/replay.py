@@ -80,7 +80,7 @@ def available_memory_bytes():
 
 
 def _human(n):
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n} B"
@@ -93,8 +93,8 @@ def check_fits(what, needed, runs=1):
     available = available_memory_bytes()
     if needed * runs > available:
         each = f" for each of {runs} runs at once" if runs > 1 else ""
-        raise ValueError(f"{what} needs {_human(needed)} ({needed} bytes){each} but only {_human(available)} "
-                         f"({available} bytes) is available")
+        raise ValueError(f"{what}: {_human(needed)} ({needed} bytes) needed{each}, only {_human(available)} "
+                         f"({available} bytes) available")
     return needed
 
 

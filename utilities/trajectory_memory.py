@@ -28,7 +28,7 @@ import zipfile
 import numpy as np
 
 from utilities import prioritized
-from utilities.replay import _read_npy_into, atomic_savez, check_fits, check_saved_config
+from utilities.replay import _read_npy_into, atomic_savez, check_saved_config
 
 # Per-step columns besides the frames.
 COLUMNS = {
@@ -102,12 +102,6 @@ class TrajectoryMemory:
         per_step = sum(np.dtype(d).itemsize for d in COLUMNS.values())
         leaves = 1 << max(int(np.ceil(np.log2(capacity))), 0)
         return capacity * ((steps + stack) * frame + (steps + 1) * stack * 2 + steps * per_step) + 16 * leaves
-
-    @classmethod
-    def ensure_fits(cls, capacity, steps, obs_shape, obs_dtype, runs=1):
-        """ValueError (one line, both sizes) unless `runs` such memories fit in MemAvailable."""
-        return check_fits(f"a trajectory memory of {capacity} x {steps} steps",
-                          cls.required_bytes(capacity, steps, obs_shape, obs_dtype), runs)
 
     @property
     def nbytes(self):
