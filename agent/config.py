@@ -75,9 +75,16 @@ class PTRPPOConfig(PPOConfig):
     def memory_needs(self, num_envs, obs_shape, obs_dtype):
         from utilities.trajectory_memory import TrajectoryMemory
 
+        from utilities.optimization_batch import OptimizationBatch
+
+        # An off-policy pass holds its N drawn trajectories twice: stacked (T + 1 steps, the
+        # frozen network's input) and as the flat batch of T steps the train step reads.
+        replayed = sum(OptimizationBatch.required_bytes(steps, num_envs, obs_shape, obs_dtype)
+                       for steps in (self.rollout_steps + 1, self.rollout_steps))
         return super().memory_needs(num_envs, obs_shape, obs_dtype) + [
             (f"a trajectory memory of {self.memory_size} x {self.rollout_steps} steps",
-             TrajectoryMemory.required_bytes(self.memory_size, self.rollout_steps, obs_shape, obs_dtype))]
+             TrajectoryMemory.required_bytes(self.memory_size, self.rollout_steps, obs_shape, obs_dtype)),
+            (f"a replayed batch of {num_envs} x {self.rollout_steps} steps", replayed)]
 
     def validate(self, num_envs):
         super().validate(num_envs)

@@ -98,12 +98,14 @@ class DQN:
                                                global_clipnorm=p.max_grad_norm)
         # Built now so a checkpoint restore fills (and checks) every slot.
         self.optimizer.build(self.trainable)
+        # The CLI checked the replay against free memory with everything else the run holds.
         if p.prioritized:
             self.replay = PrioritizedReplay(p.buffer_size, cfg.num_envs, self.obs_shape, obs_dtype,
-                                            n_step=p.n_step, gamma=p.gamma, alpha=p.alpha, eps=p.priority_eps)
+                                            n_step=p.n_step, gamma=p.gamma, alpha=p.alpha, eps=p.priority_eps,
+                                            check_memory=False)
         else:
             self.replay = ReplayBuffer(p.buffer_size, cfg.num_envs, self.obs_shape, obs_dtype,
-                                       n_step=p.n_step, gamma=p.gamma)
+                                       n_step=p.n_step, gamma=p.gamma, check_memory=False)
         # Checkpointed counters (epsilon is derived from the step and episode counts).
         self.gradient_steps = tf.Variable(0, dtype=tf.int64, trainable=False)  # gradient steps done
         self.syncs = tf.Variable(0, dtype=tf.int64, trainable=False)           # target syncs done

@@ -17,11 +17,16 @@ PRECISION_WARNING = ".*precision lowered.*"
 
 class EnvPoolEnv:
     @staticmethod
-    def observation_space(task_id, **kwargs):
-        """The task's observation space from its spec: no env is made."""
+    def observation_space(task_id, num_envs, **kwargs):
+        """The task's observation space from its spec: no env is made. ValueError for
+        settings EnvPool refuses (its checks are asserts, often without a message)."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=PRECISION_WARNING)
-            return envpool.make_spec(task_id, **kwargs).observation_space
+            try:
+                return envpool.make_spec(task_id, num_envs=num_envs, **kwargs).observation_space
+            except (AssertionError, TypeError) as err:
+                raise ValueError(f"EnvPool refuses the settings {kwargs} for {num_envs} envs of {task_id}"
+                                 f"{': ' + str(err) if str(err) else ''}") from None
 
     def __init__(self, task_id, num_envs, seed, **kwargs):
         # Synchronous mode (batch_size == num_envs): one call steps every env in

@@ -57,7 +57,8 @@ NATIVE = {"DeepSea": DeepSea, "SuperMarioBros": MarioVecEnv}
 # Measured 2026-11-30 as the growth of the process tree's RSS over reset and 20 steps:
 # EnvPool Atari 81 MiB for 64 envs (Gravitar, Venture: 1.27 MiB each); Mario 171 MiB for 1
 # env in 1 worker, 342 for 16 and 355 for 32 envs in 2 workers (the workers' interpreters
-# dominate); classic control 7.6 MiB for 1,000 envs.
+# dominate); classic control 7.6 MiB for 1,000 envs; Deep Sea (a few numbers an env)
+# is given classic control's figure.
 MIB = 2**20
 BYTES_PER_ENV = {"atari": int(1.3 * MIB), "mario": MIB, "classic": 8 * 1024, "deepsea": 8 * 1024}
 BYTES_PER_MARIO_WORKER = 170 * MIB
@@ -110,14 +111,15 @@ def make(game, num_envs, seed, **env_kwargs):
     return EnvPoolEnv(found.task_id, num_envs, seed, **env_kwargs)
 
 
-def observation_space(game, **env_kwargs):
-    """The observation space `make(game, ...)` would have, without making an env, so that
-    memory is checked before anything is allocated."""
+def observation_space(game, num_envs=1, **env_kwargs):
+    """The observation space `make(game, num_envs, ...)` would have, without making an env,
+    so that memory is checked before anything is allocated. ValueError for settings the
+    env refuses."""
     found = resolve_game(game)
     env_kwargs = {**found.env, **env_kwargs}
     if found.task_id in NATIVE:
         return NATIVE[found.task_id].observation_space(**env_kwargs)
-    return EnvPoolEnv.observation_space(found.task_id, **env_kwargs)
+    return EnvPoolEnv.observation_space(found.task_id, num_envs, **env_kwargs)
 
 
 def env_bytes(game, num_envs, cpus=None):
@@ -138,7 +140,7 @@ def cpu_settings(game, cpus, num_envs):
     if native is None:
         return {"num_threads": cpus}
     if native is MarioVecEnv:
-        return {"num_workers": min(cpus, num_envs)}
+        return {"num_workers": workers(num_envs, cpus)}
     return {}
 
 

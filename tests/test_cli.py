@@ -36,12 +36,13 @@ from utilities.run_folder import RunFolder
     # Value-based algorithms: a replay that does not fit in free memory, non-positive or
     # too small capacities, their flags on PPO.
     (["--algo", "ddqn", "--game", "cartpole", "--buffer-size", "1_000_000_000_000"],
-     "8 envs, replay capacity 1000000000000: "),
+     "the learner, 8 envs, replay capacity 1000000000000: "),
     (["--algo", "ddqn-rnd", "--game", "gravitar", "--buffer-size", "100_000_000"], "available"),
     # Envs and rollouts are sized before anything is allocated, as replays are.
     (["--game", "freeway", "--num-envs", "100_000_000"],
-     "100000000 envs, a rollout of 100000000 x 128 steps: "),
-    (["--game", "mario", "--num-envs", "1_000_000"], "1000000 envs, a rollout of 1000000 x 256 steps: "),
+     "the learner, 100000000 envs, a rollout of 100000000 x 128 steps: "),
+    (["--game", "mario", "--num-envs", "1_000_000"],
+     "the learner, 1000000 envs, the test envs, a rollout of 1000000 x 256 steps: "),
     (["--algo", "ddqn", "--buffer-size", "0"], "--buffer-size: must be a positive integer, got '0'"),
     (["--algo", "ddqn", "--buffer-size", "-5"], "--buffer-size: must be a positive integer"),
     (["--algo", "ddqn", "--game", "deepsea", "--buffer-size", "20"], "buffer_size 20 is too small for 8 envs"),

@@ -76,7 +76,7 @@ def test_runs_whose_memories_do_not_fit_together_are_refused_before_ray_starts(t
 
     cfg = RunConfig.from_preset(presets.preset("ddqn-rnd", "atari", "gravitar"), game="gravitar", algo="ddqn-rnd")
     needed = replay.PrioritizedReplay.required_bytes(cfg.params.buffer_size, cfg.num_envs, (4, 84, 84)) \
-        + envs.env_bytes("gravitar", cfg.num_envs, 1)
+        + envs.env_bytes("gravitar", cfg.num_envs, 1) + cli.LEARNER_BYTES
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: int(1.5 * needed))
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     args = ["sweep", "--game", "gravitar", "--algo", "ddqn-rnd", "--sweep-dir", str(tmp_path / "sweep")]

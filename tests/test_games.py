@@ -57,3 +57,14 @@ def test_env_bytes_by_hand():
     # Mario: an env's emulator and a worker process per core, at most one per env.
     assert envs.env_bytes("mario", 16, cpus=2) == 16 * mib + 2 * 170 * mib
     assert envs.env_bytes("mario", 1, cpus=4) == mib + 170 * mib
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_num_players": 0}, r"EnvPool refuses the settings \{'max_num_players': 0\} for 8 envs of Freeway-v5$"),
+    ({"seed": 2**40}, "Seed should be in range of int32"),
+    ({"bogus": 1}, "unexpected keyword argument 'bogus'"),
+])
+def test_settings_envpool_refuses_are_a_value_error(settings, message):
+    # Its checks are asserts, mostly without a message: the CLI reports ValueErrors in one line.
+    with pytest.raises(ValueError, match=message):
+        envs.observation_space("freeway", 8, **settings)

@@ -230,10 +230,10 @@ class ReplayBuffer:
         return slots * int(num_envs) * per_slot
 
     @classmethod
-    def ensure_fits(cls, capacity, num_envs, obs_shape, obs_dtype=np.uint8, stack=None, runs=1):
-        """ValueError (one line, both sizes) unless `runs` such buffers fit in MemAvailable."""
+    def ensure_fits(cls, capacity, num_envs, obs_shape, obs_dtype=np.uint8, stack=None):
+        """ValueError (one line, both sizes) unless such a buffer fits in MemAvailable."""
         return check_fits(f"replay capacity {capacity}", cls.required_bytes(capacity, num_envs, obs_shape,
-                                                                            obs_dtype, stack), runs)
+                                                                            obs_dtype, stack))
 
     def _arrays(self):
         return [self.frames] + [getattr(self, name) for name in _COLUMNS]
