@@ -77,10 +77,9 @@ class PTRPPOConfig(PPOConfig):
 
         from utilities.optimization_batch import OptimizationBatch
 
-        # An off-policy pass holds its N drawn trajectories twice: stacked (T + 1 steps, the
-        # frozen network's input) and as the flat batch of T steps the train step reads.
-        replayed = sum(OptimizationBatch.required_bytes(steps, num_envs, obs_shape, obs_dtype)
-                       for steps in (self.rollout_steps + 1, self.rollout_steps))
+        # An off-policy pass holds its N drawn trajectories as stacks over T + 1 steps (the
+        # frozen network's input, read by the minibatches too) and their columns.
+        replayed = OptimizationBatch.required_bytes(self.rollout_steps + 1, num_envs, obs_shape, obs_dtype)
         return super().memory_needs(num_envs, obs_shape, obs_dtype) + [
             (f"a trajectory memory of {self.memory_size} x {self.rollout_steps} steps",
              TrajectoryMemory.required_bytes(self.memory_size, self.rollout_steps, obs_shape, obs_dtype)),

@@ -105,7 +105,7 @@ def test_memory_needs_by_hand():
         # 256 trajectories: 512 + 4 single frames, (512 + 1) x 4 int16 plane indices, 13 column
         # bytes a step; a sum tree of 256 leaves at 16 bytes.
         ("a trajectory memory of 256 x 512 steps", 256 * (516 * frame + 513 * 8 + 512 * 13) + 256 * 16),
-        # An off-policy pass: 16 trajectories stacked over 513 steps, and flat over 512.
-        ("a replayed batch of 16 x 512 steps", 16 * (513 + 512) * (4 * frame + 39)),
+        # An off-policy pass: 16 trajectories stacked over 513 steps, with their columns.
+        ("a replayed batch of 16 x 512 steps", 16 * 513 * (4 * frame + 39)),
     ] == [("a rollout of 16 x 512 steps", 231_530_496), ("a trajectory memory of 256 x 512 steps", 934_828_032),
-          ("a replayed batch of 16 x 512 steps", 463_513_200)]
+          ("a replayed batch of 16 x 512 steps", 231_982_704)]

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from agent import losses
+from agent.ptr_ppo import rows as rows_of
 from agent.trajectory_weights import marginal_weights, trace_weights
 from tests.conftest import make_loop
 
@@ -114,7 +115,14 @@ def test_off_policy_recomputation_matches_a_naive_reference(trained):
         np.testing.assert_allclose(flat["weights"][rows], marg, rtol=1e-4)
         np.testing.assert_allclose(rho_marg[:, i], marg, rtol=1e-4)
         np.testing.assert_array_equal(flat["logp"][rows], data["behaviour_logp"][i])
-        np.testing.assert_array_equal(flat["obs"][rows], data["obs"][i][:steps])
+        np.testing.assert_array_equal(rows_of(flat, np.arange(i * steps, (i + 1) * steps), steps)["obs"],
+                                      data["obs"][i][:steps])
+    # A shuffled minibatch pairs each row's observation with its own columns.
+    idx = np.array([3 * steps + 2, 1, 2 * steps + steps - 1, steps])
+    mb = rows_of(flat, idx, steps)
+    for j, (i, t) in enumerate([(3, 2), (0, 1), (2, steps - 1), (1, 0)]):
+        np.testing.assert_array_equal(mb["obs"][j], data["obs"][i][t])
+        assert mb["actions"][j] == data["actions"][i][t] and mb["logp"][j] == data["behaviour_logp"][i][t]
 
 
 def test_a_round_pushes_replays_and_rewrites_priorities(trained):
