@@ -73,9 +73,8 @@ class PTRPPOConfig(PPOConfig):
     stratified: bool = True           # a draw per equal slice of the priority mass (seed 002) or i.i.d.
 
     def memory_needs(self, num_envs, obs_shape, obs_dtype):
-        from utilities.trajectory_memory import TrajectoryMemory
-
         from utilities.optimization_batch import OptimizationBatch
+        from utilities.trajectory_memory import TrajectoryMemory
 
         # An off-policy pass holds its N drawn trajectories as stacks over T + 1 steps (the
         # frozen network's input, read by the minibatches too) and their columns.
