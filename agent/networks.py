@@ -76,6 +76,9 @@ def actor_critic(obs_shape, num_actions, obs_dtype="uint8", torso="nature", prec
     if is_image(obs_shape):
         x = _to_nhwc(layers.Rescaling(1.0 / 255.0, dtype=policy)(inputs), policy)
         convs = _mario_convs(x, policy) if torso == "mario" else _nature_convs(x, "relu", policy)
+        # CleanRL's head: orthogonal init and a ReLU on the 512 units. Seed 000's and CVHvn's
+        # Mario nets leave that layer linear with PyTorch's default init; every Mario run here
+        # (PPO's clear at 471k included) was trained with this head, so it stays.
         actor = critic = _dense(512, ROOT2, "relu", dtype=policy)(convs)
     else:
         actor, critic = _mlp(inputs, dtype=policy), _mlp(inputs, dtype=policy)
