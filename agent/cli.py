@@ -125,6 +125,9 @@ def build_parser():
     train.add_argument("--clear-episodes", type=count, metavar="N",
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
+    train.add_argument("--clear-every", type=positive_int, metavar="UPDATES",
+                       help="mario: measure the clear rate every UPDATES updates instead of at every test (the "
+                            "single greedy episode is cheap, the --clear-episodes are not)")
     train.add_argument("--stop-at-clear", action=argparse.BooleanOptionalAction, default=None,
                        help="mario: stop at the first cleared test episode")
     train.add_argument("--stop-at-clear-rate", type=or_off(share), metavar="R",
@@ -182,6 +185,7 @@ def add_sweep_parser(sub):
     sweep.add_argument("--checkpoint-every", type=positive_int, help="updates between checkpoints (default 50)")
     sweep.add_argument("--test-every", type=positive_int, metavar="UPDATES", help="as for train")
     sweep.add_argument("--clear-episodes", type=count, metavar="N", help="as for train")
+    sweep.add_argument("--clear-every", type=positive_int, metavar="UPDATES", help="as for train")
     sweep.add_argument("--stop-at-clear-rate", type=share, metavar="R", help="as for train: each run stops at R")
     sweep.add_argument("--cpus-per-run", type=positive_int, metavar="C",
                        help="cores each run holds: its TensorFlow threads and env workers (default 1)")
@@ -274,15 +278,16 @@ def without_rnd(cfg):
 
 
 def check_clear_flags(options, name):
-    """UsageError unless the clear options (--clear-episodes, --stop-at-clear, --stop-at-clear-rate)
-    suit the game `name`."""
+    """UsageError unless the clear options (--clear-episodes, --clear-every, --stop-at-clear,
+    --stop-at-clear-rate) suit the game `name`."""
     import envs
 
     if envs.resolve_game(name).tests.clear_episodes:
-        if options["stop_at_clear_rate"] is not None and options["clear_episodes"] == 0:
-            raise UsageError("--stop-at-clear-rate needs random-start test episodes: --clear-episodes must be > 0")
+        for flag in ("--stop-at-clear-rate", "--clear-every"):
+            if options[flag[2:].replace("-", "_")] is not None and options["clear_episodes"] == 0:
+                raise UsageError(f"{flag} needs random-start test episodes: --clear-episodes must be > 0")
         return
-    for flag in ("--clear-episodes", "--stop-at-clear", "--stop-at-clear-rate"):
+    for flag in ("--clear-episodes", "--clear-every", "--stop-at-clear", "--stop-at-clear-rate"):
         if options[flag[2:].replace("-", "_")]:
             raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
 
@@ -295,6 +300,7 @@ RUN_OPTIONS = {
     "checkpoint_every": (50, positive_int, "a positive integer"),
     "test_every": (None, positive_int, "a positive integer or null"),
     "clear_episodes": (None, count, "0, a positive integer or null"),
+    "clear_every": (None, positive_int, "a positive integer or null"),
     "stop_at_clear": (False, None, "true or false"),
     "stop_at_clear_rate": (None, share, "a number in (0, 1] or null"),
     "give_up_after": (None, positive_int, "a positive integer or null"),
@@ -461,7 +467,7 @@ def train_one(args, after_save=None):
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
-                test_every=test_every or 1, stop_at_clear=opts["stop_at_clear"],
+                test_every=test_every or 1, clear_every=opts["clear_every"], stop_at_clear=opts["stop_at_clear"],
                 stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save)
     try:
         if args.resume and folder.has_checkpoint():
@@ -506,7 +512,8 @@ def train_one(args, after_save=None):
 # (config.json), so a trial's resume names only its folder.
 SWEEP_TRAIN_FLAGS = (("--algo", "algo"), ("--steps", "steps"), ("--num-envs", "num_envs"), ("--actions", "actions"),
                      ("--checkpoint-every", "checkpoint_every"), ("--test-every", "test_every"),
-                     ("--clear-episodes", "clear_episodes"), ("--stop-at-clear-rate", "stop_at_clear_rate"))
+                     ("--clear-episodes", "clear_episodes"), ("--clear-every", "clear_every"),
+                     ("--stop-at-clear-rate", "stop_at_clear_rate"))
 ALL_STAGES = [f"{world}-{stage}" for world in range(1, 9) for stage in range(1, 5)]
 
 
@@ -606,6 +613,7 @@ def sweep(args):
                                        ("--actions", args.actions), ("--steps", args.steps),
                                        ("--checkpoint-every", args.checkpoint_every),
                                        ("--test-every", args.test_every), ("--clear-episodes", args.clear_episodes),
+                                       ("--clear-every", args.clear_every),
                                        ("--stop-at-clear-rate", args.stop_at_clear_rate),
                                        ("--cpus-per-run", args.cpus_per_run), ("--max-failures", args.max_failures))
               if value is not None]

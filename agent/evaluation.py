@@ -64,10 +64,10 @@ def clear_rate(act, env, max_repeats=None):
 
 def make_test(test_env, rate_env=None, max_repeats=None):
     """The loop's test: one recorded greedy episode on test_env and, with rate_env (N
-    envs with random starts), the clear rate over its N episodes."""
-    def test(act):
+    envs with random starts) and `rate`, the clear rate over its N episodes."""
+    def test(act, rate=True):
         result = greedy_episode(act, test_env, max_repeats, record=True)
-        if rate_env is not None:
+        if rate_env is not None and rate:
             result["clear_rate"] = clear_rate(act, rate_env, max_repeats)
         return result
     return test

@@ -110,11 +110,14 @@ def checkpoint_store(folder, cfg, algorithm, state, obs_shape, obs_dtype, num_ac
 
 class Loop:
     def __init__(self, cfg, algorithm, env, folder, checkpoint_every=50, keep_checkpoints=3,
-                 test=None, test_every=10, stop_at_clear=False, stop_at_clear_rate=None, after_save=None):
+                 test=None, test_every=10, clear_every=None, stop_at_clear=False, stop_at_clear_rate=None,
+                 after_save=None):
         """folder: utilities.run_folder.RunFolder. test: an optional callable
-        greedy-act -> result dict (agent.evaluation.make_test), run every `test_every`
-        updates; the best episode is kept as a video. stop_at_clear_rate=R: stop once a
-        test's clear rate over its random-start episodes reaches R. after_save: an optional
+        (greedy act, rate) -> result dict (agent.evaluation.make_test), run every
+        `test_every` updates, and with rate=True (the clear rate over its random-start
+        episodes too) every `clear_every` updates (None: at every test); the best episode
+        is kept as a video. stop_at_clear_rate=R: stop once a test's clear rate reaches R.
+        after_save: an optional
         callable (checkpoint path, LoopState) run after each checkpoint (a sweep reports
         the checkpoint to Ray Tune there)."""
         self.cfg, self.algorithm, self.env, self.folder = cfg, algorithm, env, folder
@@ -124,6 +127,7 @@ class Loop:
                                             env.single_action_space.n, keep_checkpoints)
         self.checkpoint_every = checkpoint_every
         self.test, self.test_every, self.stop_at_clear = test, test_every, stop_at_clear
+        self.clear_every = clear_every
         self.stop_at_clear_rate = stop_at_clear_rate
         self.after_save = after_save
         self.writer = None
@@ -163,10 +167,10 @@ class Loop:
         self.algorithm.end_warm_up()
         return obs
 
-    def run_test(self, step):
-        """A greedy test; the best episode so far goes to the run's video and to
-        TensorBoard as an animation. Returns the scalars to log."""
-        result = self.test(self.algorithm.greedy)
+    def run_test(self, step, rate):
+        """A greedy test (with its clear rate if `rate`); the best episode so far goes to
+        the run's video and to TensorBoard as an animation. Returns the scalars to log."""
+        result = self.test(self.algorithm.greedy, rate)
         improved = result["return"] > self.state.best_test.numpy()
         if improved:
             self.state.best_test.assign(result["return"])
@@ -233,8 +237,10 @@ class Loop:
                     state.updates.assign(updates)
                     stats["steps_per_second"] = (step - last_step) / (now - last)
                     stats["update_share"] = update_seconds / (now - start)
-                    if self.test and updates % self.test_every == 0:
-                        stats.update(self.run_test(step))
+                    # The single greedy episode is cheap; the clear rate's episodes may be due less often.
+                    rate_due = updates % (self.clear_every or self.test_every) == 0
+                    if self.test and (rate_due or updates % self.test_every == 0):
+                        stats.update(self.run_test(step, rate_due))
                         cleared = cleared or stats.get("test_cleared", 0.0) > 0
                         rate_reached = (self.stop_at_clear_rate is not None
                                         and stats.get("test_clear_rate", -1.0) >= self.stop_at_clear_rate)

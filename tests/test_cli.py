@@ -291,6 +291,10 @@ def test_no_rnd_runs_the_rnd_preset_without_rnd():
     (["--game", "mario", "--stop-at-clear-rate", "0"], "--stop-at-clear-rate: must be a number in (0, 1]"),
     (["--game", "cartpole", "--stop-at-clear-rate", "0.5"], "--stop-at-clear-rate is for games that report clears"),
     (["--game", "mario", "--stop-at-clear-rate", "0.5", "--clear-episodes", "0"], "--clear-episodes must be > 0"),
+    (["--game", "mario", "--clear-every", "0"], "--clear-every: must be a positive integer, got '0'"),
+    (["--game", "mario", "--clear-every", "20", "--clear-episodes", "0"],
+     "--clear-every needs random-start test episodes: --clear-episodes must be > 0"),
+    (["--game", "cartpole", "--clear-every", "20"], "--clear-every is for games that report clears (mario), not 'cartpole'"),
 ])
 def test_bad_stop_at_clear_rate_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)

@@ -172,7 +172,7 @@ def test_each_checkpoint_is_written_once_with_its_summaries_on_disk(tmp_path, ch
 
 
 def test_a_resumed_run_keeps_every_summary_up_to_its_checkpoint(tmp_path):
-    def test(act):   # a scripted greedy test: 5 frames, better each time
+    def test(act, rate):   # a scripted greedy test: 5 frames, better each time
         test.calls += 1
         return {"return": float(test.calls), "length": 5, "frames": [np.full((8, 8), 9 * i, np.uint8) for i in range(5)]}
     test.calls = 0
@@ -229,7 +229,7 @@ def test_nan_in_a_real_algorithm_stops_the_run(tmp_path, algo):
 def test_stop_at_clear_rate_ends_the_run_at_the_first_test_that_reaches_it(tmp_path):
     rates = [0.0, 0.25, 0.5, 1.0]
 
-    def test(act):   # a scripted test whose random-start clear rate rises 0, 0.25, 0.5, 1
+    def test(act, rate):   # a scripted test whose random-start clear rate rises 0, 0.25, 0.5, 1
         test.calls += 1
         return {"return": 1.0, "length": 5, "frames": [], "clear_rate": rates[test.calls - 1]}
     test.calls = 0
@@ -244,3 +244,21 @@ def test_stop_at_clear_rate_ends_the_run_at_the_first_test_that_reaches_it(tmp_p
     summary = loop.train(progress=False)
     loop.close()
     assert not summary["clear_rate_reached"] and summary["updates"] == 6
+
+
+def test_clear_every_measures_the_rate_on_its_own_cadence(tmp_path):
+    calls = []
+
+    def test(act, rate):   # the rate reaches 1 at its second measurement
+        calls.append(rate)
+        out = {"return": 1.0, "length": 5, "frames": []}
+        return {**out, "clear_rate": float(sum(calls) == 2)} if rate else out
+
+    loop = scripted_loop(tmp_path, steps=400, test=test, test_every=2, clear_every=3, stop_at_clear_rate=0.9)
+    summary = loop.train(progress=False)
+    loop.close()
+    # Tests at updates 2, 3, 4, 6: greedy at each, the rate at 3 and 6 (the stop).
+    assert calls == [False, True, False, True] and summary["updates"] == 6 and summary["clear_rate_reached"]
+    scalars = read_scalars(tmp_path)
+    assert [s for s, _ in scalars["test/return"]] == [8, 12, 16, 24]
+    assert [(s, v) for s, v in scalars["test/clear_rate"]] == [(12, 0.0), (24, 1.0)]
