@@ -285,7 +285,9 @@ class DQN:
                               batch["discounts"], batch["weights"], self._int_stats().astype(np.float32),
                               np.array([self.cfg.seed, -1 - g], np.int64))   # RND's rows: another key
         td_error = out.pop("td_error").numpy()
-        if self.p.prioritized:
+        # A non-finite TD error comes with a non-finite loss, which stops the run cleanly at
+        # this update's end (agent/loop.py); the sum tree would refuse it with a traceback.
+        if self.p.prioritized and np.isfinite(td_error).all():
             self.replay.update_priorities(batch["indices"], td_error)
         self.gradient_steps.assign_add(1)
         return {k: v.numpy() for k, v in out.items()}

@@ -68,6 +68,10 @@ class PTRPPO(PPO):
         # The on-policy epochs are PPO's own, KL stop included (the reference's rule).
         stats = super().update(step)
         b = self.rollout
+        if not np.isfinite(b.advantages).all():
+            # The network went NaN before this round (the frozen copy with it): nothing to store
+            # or replay, and the round's non-finite loss stops the run cleanly (agent/loop.py).
+            return stats
         # b.advantages still hold the GAE of the rollout from before the epochs (reference:
         # priorities computed before the on-policy update).
         self.memory.push(b.obs, self.last_obs, b.actions, b.rewards_ext, b.terminated, b.dones, b.valid, b.logp,

@@ -1,4 +1,4 @@
-"""Episode videos: mp4 files (OpenCV) and GIFs for TensorBoard (Pillow)."""
+"""Episode videos: mp4 files (OpenCV) and GIFs for TensorBoard and notebooks (Pillow)."""
 
 import io
 import pathlib
@@ -50,8 +50,26 @@ def write_mp4(frames, path, fps=30):
     return path
 
 
+def read_mp4(path):
+    """The RGB frames of a video write_mp4 wrote."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    if not frames:
+        raise OSError(f"cannot read the video {str(path)!r}")
+    return frames
+
+
 def gif_bytes(frames, fps=30, max_frames=600, width=128):
-    """An animated GIF of (subsampled, shrunk) frames, for TensorBoard's image tab."""
+    """An animated GIF of (subsampled, shrunk) frames, for TensorBoard's image tab and the
+    notebooks (browsers' video players do not decode OpenCV's mp4v, every one shows a GIF)."""
     step = max(1, len(frames) // max_frames)
     images = []
     for frame in frames[::step]:
