@@ -36,3 +36,21 @@ def test_an_interrupted_write_leaves_the_old_video(tmp_path, monkeypatch):
 
     video.write_mp4([np.zeros((84, 84), np.uint8)] * 9, path)
     assert frame_count(path) == 9 and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_an_mp4_reads_back_as_its_frames_and_plays_as_a_gif(tmp_path):
+    # What the notebooks show: the run's mp4 read back, as an animated GIF.
+    from PIL import Image
+    import io
+
+    path = tmp_path / "play.mp4"
+    frames = [np.full((84, 84), 10 * v, np.uint8) for v in range(12)]
+    video.write_mp4(frames, path)
+    back = video.read_mp4(path)
+    # Upscaled to 336 x 336 RGB (84 x 4 >= 300); grey levels (10 apart) survive the lossy codec within 6.
+    assert len(back) == 12 and back[0].shape == (336, 336, 3)
+    assert [int(np.median(f)) for f in back] == pytest.approx([10 * v for v in range(12)], abs=6)
+    gif = Image.open(io.BytesIO(video.gif_bytes(back, width=256)))
+    assert gif.n_frames == 12 and gif.size == (256, 256)
+    with pytest.raises(OSError, match="cannot read the video"):
+        video.read_mp4(tmp_path / "missing.mp4")

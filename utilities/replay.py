@@ -288,11 +288,15 @@ class ReplayBuffer:
         # only possible after a reset row, not after construction or reset_episodes().
         maybe = np.flatnonzero(~copies & ~self._fresh[rows])
         if maybe.size:
-            # Only the newest stack - 1 planes of the previous stack carry over.
-            prev_steps, ok = self._walk_back(rows[maybe], np.full(maybe.size, self.count - 1),
-                                             self.stack - 1)
+            # Only the newest stack - 1 planes of the previous stack carry over. Planes past an
+            # UNKNOWN boundary (or overwritten) cannot be compared, and need not be: a later
+            # stack that reaches them meets that boundary in _walk_back and is refused, while
+            # the stacks made of known planes stay sampleable.
+            prev_steps, known = self._walk_back(rows[maybe], np.full(maybe.size, self.count - 1),
+                                                self.stack - 1)
             prev = self.frames[rows[maybe, None], prev_steps % self.slots]
-            same = ok & (prev == tail[maybe]).reshape(maybe.size, -1).all(axis=1)
+            match = (prev == tail[maybe]).reshape(maybe.size, self.stack - 1, -1).all(axis=2)
+            same = known[:, -1] & (match | ~known).all(axis=1)
             kind[maybe[same]] = CONTINUE
         return kind
 
@@ -353,21 +357,22 @@ class ReplayBuffer:
 
     def _walk_back(self, e, g, planes=None):
         """Global steps of the newest `planes` (default: all) frames of the stack observed at
-        step g, oldest first, and whether all of them are known and still in the ring.
-        Depth-many vectorised steps: a plane repeats the slot it is on where that slot is a
-        COPY boundary."""
+        step g, oldest first, and per plane whether it is known (no UNKNOWN boundary on the
+        way) and still in the ring. Depth-many vectorised steps: a plane repeats the slot it
+        is on where that slot is a COPY boundary."""
         planes = self.stack if planes is None else planes
         steps = np.empty((g.size, planes), np.int64)
         steps[:, -1] = g
-        ok = np.ones(g.size, bool)
+        known = np.ones((g.size, planes), bool)
+        alive = np.ones(g.size, bool)
         cur = g
         for plane in range(planes - 2, -1, -1):
             kind = self.boundary[e, cur % self.slots]
-            ok &= kind != UNKNOWN
+            alive &= kind != UNKNOWN
+            known[:, plane] = alive
             cur = np.where(kind == CONTINUE, cur - 1, cur)
             steps[:, plane] = cur
-        ok &= cur >= self._oldest()
-        return steps, ok
+        return steps, known & (steps >= self._oldest())
 
     def _resolve(self, e, g):
         """Everything about the transitions at (env e, global step g): sampleable or not,
@@ -375,8 +380,8 @@ class ReplayBuffer:
         last = self.count - 1
         j = g % self.slots
         ok = (g >= self._oldest()) & (g <= last) & ~self.reset_row[e, j]
-        obs_steps, stack_ok = self._walk_back(e, g)
-        ok &= stack_ok
+        obs_steps, known = self._walk_back(e, g)
+        ok &= known.all(axis=1)
         ret = np.zeros(g.size, np.float64)
         m = np.zeros(g.size, np.int64)
         alive = np.ones(g.size, bool)
@@ -395,8 +400,8 @@ class ReplayBuffer:
         next_g = g + m
         # Slots past the cursor hold stale data; any walk that read them has next_g > last.
         ok &= next_g <= last
-        next_steps, next_ok = self._walk_back(e, next_g)
-        ok &= next_ok
+        next_steps, known = self._walk_back(e, next_g)
+        ok &= known.all(axis=1)
         discount = np.where(terminal, 0.0, self._discounts[m])
         return {"ok": ok, "obs_steps": obs_steps, "next_steps": next_steps,
                 "returns": ret, "discounts": discount}
