@@ -125,9 +125,10 @@ def build_parser():
     train.add_argument("--clear-episodes", type=count, metavar="N",
                        help="mario: at each test, also N greedy episodes with random starts for a clear rate "
                             "(default 4; 0: none)")
-    train.add_argument("--clear-every", type=positive_int, metavar="UPDATES",
-                       help="mario: measure the clear rate every UPDATES updates instead of at every test (the "
-                            "single greedy episode is cheap, the --clear-episodes are not)")
+    train.add_argument("--clear-every", type=or_off(positive_int), metavar="UPDATES",
+                       help="mario: measure the clear rate only at the tests every UPDATES updates, a multiple of "
+                            "--test-every (the single greedy episode is cheap, the --clear-episodes are not; "
+                            "default and off: at every test)")
     train.add_argument("--stop-at-clear", action=argparse.BooleanOptionalAction, default=None,
                        help="mario: stop at the first cleared test episode")
     train.add_argument("--stop-at-clear-rate", type=or_off(share), metavar="R",
@@ -286,6 +287,9 @@ def check_clear_flags(options, name):
         for flag in ("--stop-at-clear-rate", "--clear-every"):
             if options[flag[2:].replace("-", "_")] is not None and options["clear_episodes"] == 0:
                 raise UsageError(f"{flag} needs random-start test episodes: --clear-episodes must be > 0")
+        clear_every, test_every = options["clear_every"], options["test_every"]
+        if clear_every is not None and clear_every % test_every:
+            raise UsageError(f"--clear-every must be a multiple of --test-every ({test_every}), got {clear_every}")
         return
     for flag in ("--clear-episodes", "--clear-every", "--stop-at-clear", "--stop-at-clear-rate"):
         if options[flag[2:].replace("-", "_")]:

@@ -114,8 +114,8 @@ class Loop:
                  after_save=None):
         """folder: utilities.run_folder.RunFolder. test: an optional callable
         (greedy act, rate) -> result dict (agent.evaluation.make_test), run every
-        `test_every` updates, and with rate=True (the clear rate over its random-start
-        episodes too) every `clear_every` updates (None: at every test); the best episode
+        `test_every` updates, with rate=True (the clear rate over its random-start episodes
+        too) every `clear_every` updates (a multiple of test_every; None: at every test); the best episode
         is kept as a video. stop_at_clear_rate=R: stop once a test's clear rate reaches R.
         after_save: an optional
         callable (checkpoint path, LoopState) run after each checkpoint (a sweep reports
@@ -237,10 +237,9 @@ class Loop:
                     state.updates.assign(updates)
                     stats["steps_per_second"] = (step - last_step) / (now - last)
                     stats["update_share"] = update_seconds / (now - start)
-                    # The single greedy episode is cheap; the clear rate's episodes may be due less often.
-                    rate_due = updates % (self.clear_every or self.test_every) == 0
-                    if self.test and (rate_due or updates % self.test_every == 0):
-                        stats.update(self.run_test(step, rate_due))
+                    if self.test and updates % self.test_every == 0:
+                        # The single greedy episode is cheap; the clear rate's episodes may be due less often.
+                        stats.update(self.run_test(step, updates % (self.clear_every or self.test_every) == 0))
                         cleared = cleared or stats.get("test_cleared", 0.0) > 0
                         rate_reached = (self.stop_at_clear_rate is not None
                                         and stats.get("test_clear_rate", -1.0) >= self.stop_at_clear_rate)

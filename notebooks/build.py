@@ -58,16 +58,28 @@ package = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" el
 sys.path.insert(0, str(package))
 os.chdir(workdir or package)
 # %tensorboard starts `tensorboard` from PATH, which lacks the venv's bin/ when Jupyter was not activated.
-os.environ.setdefault("TENSORBOARD_BINARY", str(pathlib.Path(sys.executable).with_name("tensorboard")))
+tensorboard = pathlib.Path(sys.executable).with_name("tensorboard")
+if tensorboard.exists():
+    os.environ.setdefault("TENSORBOARD_BINARY", str(tensorboard))
 
 from IPython.display import Image, display
 from agent.cli import main
 from utilities.video import gif_bytes, read_mp4
 
 
+def run(*argv):
+    """`python -m agent ARGV`; stops "Run all" on an error or a Ctrl-C (exit 130: the
+    checkpoint is saved, and the Resume cell continues the run)."""
+    code = main(list(argv))
+    if code == 130:
+        raise KeyboardInterrupt("interrupted: checkpoint saved; the Resume cell continues the run")
+    assert code == 0, f"python -m agent {argv[0]} exited with {code}"
+
+
 def show_video(path):
     """An episode video as an animated GIF (browsers do not play OpenCV's mp4v)."""
-    display(Image(data=gif_bytes(read_mp4(path), width=256), format="gif"))
+    frames, fps = read_mp4(path)
+    display(Image(data=gif_bytes(frames, fps, width=256), format="gif"))
 
 run_name = f"notebook-{game}-{algo}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 run_dir = f"logs/{run_name}"
@@ -76,13 +88,11 @@ run_dir'''
 CELLS = [
     ("markdown", "## Train\n\nA progress bar shows steps/s and the mean return of the last 20 episodes; Ctrl-C "
                  "(interrupt the kernel) saves a checkpoint and stops: the next cell resumes."),
-    ("code", '''code = main(["train", "--game", game, "--algo", algo, "--steps", str(steps), "--seed", str(seed),
-             *(["--num-envs", str(num_envs)] if num_envs else []), "--run-dir", run_dir, *extra])
-assert code in (0, 130), code   # 130: interrupted, checkpoint saved'''),
+    ("code", '''run("train", "--game", game, "--algo", algo, "--steps", str(steps), "--seed", str(seed),
+    *(["--num-envs", str(num_envs)] if num_envs else []), "--run-dir", run_dir, *extra)'''),
     ("markdown", "## Resume\n\nContinue the same run from its last checkpoint, with the options it began with "
                  "(`extra`); only the step budget grows. The TensorBoard curves continue without a gap."),
-    ("code", '''code = main(["train", "--resume", run_dir, "--steps", str(2 * steps)])
-assert code in (0, 130), code'''),
+    ("code", '''run("train", "--resume", run_dir, "--steps", str(2 * steps))'''),
     ("markdown", "## TensorBoard"),
     ("code", '''if show_tensorboard:
     get_ipython().run_line_magic("load_ext", "tensorboard")
@@ -95,8 +105,7 @@ display(Image(plot_learning_curve([run_dir], f"{run_dir}/learning_curve.png")))'
     ("code", '''best = pathlib.Path(run_dir) / "best_test_episode.mp4"
 if best.exists():
     show_video(best)
-code = main(["play", f"saved_model/{run_name}", "--video", f"{run_dir}/play.mp4"])
-assert code == 0, code
+run("play", f"saved_model/{run_name}", "--video", f"{run_dir}/play.mp4")
 show_video(f"{run_dir}/play.mp4")'''),
 ]
 
@@ -106,8 +115,7 @@ EXTRA = {
                      "package's 2-core CPU machine until its greedy test cleared 1-1 (see the README's results). "
                      "Here it plays 1-1 greedily."),
         ("code", '''shipped = str(package / "saved_model" / "mario-1-1-ppo")
-code = main(["play", shipped, "--video", f"{run_dir}/shipped.mp4"])
-assert code == 0, code
+run("play", shipped, "--video", f"{run_dir}/shipped.mp4")
 show_video(f"{run_dir}/shipped.mp4")'''),
     ],
 }

@@ -292,6 +292,7 @@ def test_no_rnd_runs_the_rnd_preset_without_rnd():
     (["--game", "cartpole", "--stop-at-clear-rate", "0.5"], "--stop-at-clear-rate is for games that report clears"),
     (["--game", "mario", "--stop-at-clear-rate", "0.5", "--clear-episodes", "0"], "--clear-episodes must be > 0"),
     (["--game", "mario", "--clear-every", "0"], "--clear-every: must be a positive integer, got '0'"),
+    (["--game", "mario", "--clear-every", "15"], "--clear-every must be a multiple of --test-every (10), got 15"),
     (["--game", "mario", "--clear-every", "20", "--clear-episodes", "0"],
      "--clear-every needs random-start test episodes: --clear-episodes must be > 0"),
     (["--game", "cartpole", "--clear-every", "20"], "--clear-every is for games that report clears (mario), not 'cartpole'"),

@@ -260,11 +260,11 @@ def test_clear_every_measures_the_rate_on_its_own_cadence(tmp_path):
         out = {"return": 1.0, "length": 5, "frames": []}
         return {**out, "clear_rate": float(sum(calls) == 2)} if rate else out
 
-    loop = scripted_loop(tmp_path, steps=400, test=test, test_every=2, clear_every=3, stop_at_clear_rate=0.9)
+    loop = scripted_loop(tmp_path, steps=400, test=test, test_every=2, clear_every=4, stop_at_clear_rate=0.9)
     summary = loop.train(progress=False)
     loop.close()
-    # Tests at updates 2, 3, 4, 6: greedy at each, the rate at 3 and 6 (the stop).
-    assert calls == [False, True, False, True] and summary["updates"] == 6 and summary["clear_rate_reached"]
+    # Tests at updates 2, 4, 6, 8: greedy at each, the rate at 4 and 8 (the stop).
+    assert calls == [False, True, False, True] and summary["updates"] == 8 and summary["clear_rate_reached"]
     scalars = read_scalars(tmp_path)
-    assert [s for s, _ in scalars["test/return"]] == [8, 12, 16, 24]
-    assert [(s, v) for s, v in scalars["test/clear_rate"]] == [(12, 0.0), (24, 1.0)]
+    assert [s for s, _ in scalars["test/return"]] == [8, 16, 24, 32]
+    assert [(s, v) for s, v in scalars["test/clear_rate"]] == [(16, 0.0), (32, 1.0)]

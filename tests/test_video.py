@@ -46,11 +46,14 @@ def test_an_mp4_reads_back_as_its_frames_and_plays_as_a_gif(tmp_path):
     path = tmp_path / "play.mp4"
     frames = [np.full((84, 84), 10 * v, np.uint8) for v in range(12)]
     video.write_mp4(frames, path)
-    back = video.read_mp4(path)
+    back, fps = video.read_mp4(path)
     # Upscaled to 336 x 336 RGB (84 x 4 >= 300); grey levels (10 apart) survive the lossy codec within 6.
-    assert len(back) == 12 and back[0].shape == (336, 336, 3)
+    assert len(back) == 12 and back[0].shape == (336, 336, 3) and fps == 30
     assert [int(np.median(f)) for f in back] == pytest.approx([10 * v for v in range(12)], abs=6)
-    gif = Image.open(io.BytesIO(video.gif_bytes(back, width=256)))
+    gif = Image.open(io.BytesIO(video.gif_bytes(back, fps, width=256)))
     assert gif.n_frames == 12 and gif.size == (256, 256)
+    # A long video: every third frame at a third of the rate, the same playing time.
+    few, fps = video.read_mp4(path, max_frames=4)
+    assert [int(np.median(f)) for f in few] == pytest.approx([0, 30, 60, 90], abs=6) and fps == 10
     with pytest.raises(OSError, match="cannot read the video"):
         video.read_mp4(tmp_path / "missing.mp4")

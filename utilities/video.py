@@ -50,21 +50,24 @@ def write_mp4(frames, path, fps=30):
     return path
 
 
-def read_mp4(path):
-    """The RGB frames of a video write_mp4 wrote."""
+def read_mp4(path, max_frames=600):
+    """(RGB frames, their rate) of a video write_mp4 wrote: at most `max_frames`, evenly
+    spaced (all a GIF keeps; a long Atari episode whole would take gigabytes)."""
     capture = cv2.VideoCapture(str(path))
     frames = []
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        step = max(1, -(-int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) // max_frames))
+        fps = (capture.get(cv2.CAP_PROP_FPS) or 30) / step
+        index = 0
+        while capture.grab():
+            if index % step == 0:
+                frames.append(cv2.cvtColor(capture.retrieve()[1], cv2.COLOR_BGR2RGB))
+            index += 1
     finally:
         capture.release()
     if not frames:
         raise OSError(f"cannot read the video {str(path)!r}")
-    return frames
+    return frames, fps
 
 
 def gif_bytes(frames, fps=30, max_frames=600, width=128):
