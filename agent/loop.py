@@ -115,11 +115,10 @@ class Loop:
         """folder: utilities.run_folder.RunFolder. test: an optional callable
         (greedy act, rate) -> result dict (agent.evaluation.make_test), run every
         `test_every` updates, with rate=True (the clear rate over its random-start episodes
-        too) every `clear_every` updates (a multiple of test_every; None: at every test); the best episode
-        is kept as a video. stop_at_clear_rate=R: stop once a test's clear rate reaches R.
-        after_save: an optional
-        callable (checkpoint path, LoopState) run after each checkpoint (a sweep reports
-        the checkpoint to Ray Tune there)."""
+        too) every `clear_every` updates (a multiple of test_every; None: at every test);
+        the best episode is kept as a video. stop_at_clear_rate=R: stop once a test's clear
+        rate reaches R. after_save: an optional callable (checkpoint path, LoopState) run
+        after each checkpoint (a sweep reports the checkpoint to Ray Tune there)."""
         self.cfg, self.algorithm, self.env, self.folder = cfg, algorithm, env, folder
         self.state = LoopState()
         space = env.single_observation_space
