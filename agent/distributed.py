@@ -249,14 +249,19 @@ def run(sweep, sweep_dir, address=None, resume=False):
             sweep_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(sweep_dir / SPEC, sweep.to_json())
         trainable = tune.with_resources(trial, {"cpu": sweep.cpus_per_run})
+        param_space = {"trial": tune.grid_search(sweep.trials), "train": sweep.train}
         if resume and tune.Tuner.can_restore(str(experiment)):
-            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
+            # The param space again: where Tune cannot restore (a driver killed after tuner.pkl,
+            # before its first experiment state) it starts the trials again from it, and it does
+            # not keep it in tuner.pkl.
+            tuner = tune.Tuner.restore(str(experiment), trainable, param_space=param_space,
+                                       resume_unfinished=True, resume_errored=True)
         else:
             # A driver that died before Tune's first record: the trials start again, each
             # continuing its run folder if it has a checkpoint.
             tuner = tune.Tuner(
                 trainable,
-                param_space={"trial": tune.grid_search(sweep.trials), "train": sweep.train},
+                param_space=param_space,
                 tune_config=tune.TuneConfig(trial_name_creator=trial_dir_name, trial_dirname_creator=trial_dir_name,
                                             reuse_actors=False),
                 run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0,

@@ -342,7 +342,8 @@ def test_a_cartpole_sweep_on_two_nodes_survives_the_loss_of_a_node(tmp_path, ray
 
 
 @pytest.mark.slow
-def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_path, ray_env):
+@pytest.mark.parametrize("tune_record", ["kept", "lost"])
+def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_path, ray_env, tune_record):
     # Uninterrupted: a plain `train` run of seed 2 on 2 cores, alongside.
     plain = agent_process("train", *DEEPSEA, "--seed", "2", "--cpus", "2", "--no-progress",
                           "--run-dir", str(tmp_path / "plain"), "--export-dir", str(tmp_path / "plain-export"))
@@ -358,6 +359,11 @@ def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_pa
     assert wait_until(lambda: not session_processes(driver.pid), 20), session_processes(driver.pid)
     finished = snapshot(first)
     assert updates(second) < 8
+    if tune_record == "lost":
+        # A driver killed after Tune wrote tuner.pkl but before its first experiment state (Tune
+        # writes that every few seconds at most): Tune cannot restore, and starts the trials again.
+        for path in sweep_dir.glob("experiment_state-*.json"):
+            path.unlink()
 
     result = run_cli("sweep", "--resume", str(sweep_dir), timeout=300)
     out, _ = plain.communicate(timeout=300)
