@@ -127,7 +127,7 @@ def check_address(address):
             # with a SETTINGS frame (type 4). ray.init would wait minutes on anything else.
             conn.settimeout(5)
             conn.sendall(HTTP2_PREFACE)
-            head = conn.recv(9)
+            head = conn.recv(9, socket.MSG_WAITALL)
     except OSError as err:
         raise ValueError(f"cannot reach a Ray cluster at --address {address} ({resolved}): "
                          f"{err.strerror or err}") from None
@@ -397,7 +397,13 @@ def status(sweep_dir):
         quiet_tune()
         from ray.tune import ExperimentAnalysis
 
-        for t in ExperimentAnalysis(str(experiment)).trials:
+        try:
+            trials = ExperimentAnalysis(str(experiment)).trials
+        except ValueError:
+            # Tune copies its newest record over the old one in place: a driver killed during the
+            # copy leaves it torn. Read as no record (--resume starts the trials again from it).
+            trials = []
+        for t in trials:
             states[t.config["trial"]["name"]] = t.status
             results[t.config["trial"]["name"]] = t.last_result or {}
     mario = sweep.stages != [None]

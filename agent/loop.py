@@ -191,20 +191,22 @@ class Loop:
         step, updates = int(state.step.numpy()), int(state.updates.numpy())
         start_step = step
         last_update = None if max_updates is None else updates + max_updates
-        # Opened after any restore: it drops what a killed run wrote past its last
-        # checkpoint, and a refused resume has written nothing.
-        self.writer = InfoWriter(self.folder.path, purge_after=step)
-        obs, _ = env.reset()
-        if step == 0 and algorithm.warmup_steps:
-            obs = self.warm_up(obs)
-        start = last = time.perf_counter()
-        update_seconds, last_step = 0.0, step
-        episodes, returns, lengths = 0, [], []
-        cleared = gave_up = rate_reached = False
-        bar = tqdm(total=cfg.total_steps, initial=step, unit="step", unit_scale=True,
-                   disable=not progress, dynamic_ncols=True)
-        running = step < cfg.total_steps and (last_update is None or updates < last_update)
+        # From here a Ctrl-C (during the reset or RND's warm-up too) ends the run at the
+        # next update, with a checkpoint.
         with deferred_interrupt() as interrupted:
+            # Opened after any restore: it drops what a killed run wrote past its last
+            # checkpoint, and a refused resume has written nothing.
+            self.writer = InfoWriter(self.folder.path, purge_after=step)
+            obs, _ = env.reset()
+            if step == 0 and algorithm.warmup_steps:
+                obs = self.warm_up(obs)
+            start = last = time.perf_counter()
+            update_seconds, last_step = 0.0, step
+            episodes, returns, lengths = 0, [], []
+            cleared = gave_up = rate_reached = False
+            bar = tqdm(total=cfg.total_steps, initial=step, unit="step", unit_scale=True,
+                       disable=not progress, dynamic_ncols=True)
+            running = step < cfg.total_steps and (last_update is None or updates < last_update)
             try:
                 while running:
                     actions, extras = algorithm.act(obs, step)

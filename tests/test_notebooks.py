@@ -45,7 +45,7 @@ def test_notebook_runs(name, tmp_path):
         TINY[name] + f"\nshow_tensorboard = False\nworkdir = {str(tmp_path)!r}",
         metadata={"tags": ["injected-parameters"]}))
     before = sorted(p.name for p in (ROOT / "logs").iterdir()), sorted(p.name for p in (ROOT / "saved_model").iterdir())
-    NotebookClient(nb, timeout=900, kernel_name="python3",
+    NotebookClient(nb, timeout=900, iopub_timeout=60, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     run_dir = tmp_path / next(o["data"]["text/plain"].strip("'") for c in nb.cells if c.cell_type == "code"
                               for o in c.get("outputs", []) if o.get("data", {}).get("text/plain", "").startswith("'logs/"))

@@ -39,6 +39,17 @@ class Reference:
         self.reset_row.append(np.array(reset_row, bool))
         self.kinds.append(list(kinds))
 
+    def reset_episodes(self, reset):
+        """env.reset() mid-stream, `reset` = its (obs, kinds): the last step's next state is
+        lost, so that step is junk; an episode still running at the step before is cut
+        there (a time-out, bootstrapping from the last stored observation)."""
+        if self.obs:
+            cut = ~self.reset_row[-1]
+            self.reset_row[-1][:] = True
+            if len(self.obs) > 1:
+                self.truncated[-2] |= cut & ~self.reset_row[-2]
+        self.pending = reset
+
     def _oldest_frame(self, e, t, stack):
         """Step holding the oldest plane of the stack observed at step t, or None."""
         cur = t
@@ -171,20 +182,25 @@ class FakeEnv:
                 kinds)
 
 
-def run_stream(buf, env, steps, check_every=1, n=1, gamma=0.99, stack=4, seed=0):
-    """Drive buf and a Reference with the same stream; compare every `check_every` adds."""
+def run_stream(buf, env, steps, check_every=1, n=1, gamma=0.99, stack=4, seed=0, ref=None):
+    """Drive buf (or a list of buffers) and a Reference with the same stream; compare every
+    `check_every` adds. With `ref`, continue that reference's stream where it stopped."""
+    bufs = buf if isinstance(buf, list) else [buf]
     rng = np.random.default_rng(seed)
-    ref = Reference(env.n)
-    obs, kinds = env.reset()
+    if ref is None:
+        ref = Reference(env.n)
+        ref.pending = env.reset()
     checked = 0
     for t in range(steps):
+        obs, kinds = ref.pending
         actions = rng.integers(0, 6, env.n)
         next_obs, rewards, terminated, truncated, reset_row, next_kinds = env.step(actions)
-        buf.add(obs, actions, rewards, terminated, truncated, reset_row)
+        for b in bufs:
+            b.add(obs, actions, rewards, terminated, truncated, reset_row)
         ref.add(obs, actions, rewards, terminated, truncated, reset_row, kinds)
-        obs, kinds = next_obs, next_kinds
+        ref.pending = next_obs, next_kinds
         if t % check_every == check_every - 1:
-            checked += check_against_reference(buf, ref, n, gamma, stack)
+            checked += sum(check_against_reference(b, ref, n, gamma, stack) for b in bufs)
     return ref, checked
 
 
@@ -295,6 +311,35 @@ def test_vector_obs_match_reference_with_wraparound():
     assert buf.stack == 1 and buf.frames.shape == (4, 12, 3)
     _, checked = run_stream(buf, env, 200, n=3, gamma=0.97, stack=1)
     assert checked > 1500
+
+
+def tree_mirrors_valid(buf):
+    if isinstance(buf, PrioritizedReplay):
+        leaves, valid = buf.tree.get(np.arange(buf.capacity)), buf.valid.reshape(-1)
+        assert np.all(leaves[valid] > 0) and np.all(leaves[~valid] == 0)
+
+
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplay])
+@pytest.mark.parametrize("n_step, seed", [(1, 1), (3, 2), (3, 3)])
+def test_reset_episodes_on_a_wrapped_ring_matches_reference(cls, n_step, seed):
+    # env.reset() once the ring overwrites old rows (11 slots per env, 30 steps in). The two
+    # rows it cuts (the one before truncated, last step junk) sit at ring slots 6|7, then
+    # 10|0 across the wrap (twice), and it is called twice in a row and one step after a
+    # reset (nothing before to cut); the adds that follow overwrite rows of cut episodes.
+    env = FakeEnv(2, (4, 5, 5), np.uint8, seed=seed, p_end=0.1, p_continue=0.3)
+    buf = cls(22, 2, (4, 5, 5), np.uint8, n_step=n_step, gamma=0.9)
+    assert buf.slots == 11
+    ref, _ = run_stream(buf, env, 30, n=n_step, gamma=0.9)
+    checked = 0
+    for steps in (4, 0, 1, 10, 25):
+        buf.reset_episodes()
+        ref.reset_episodes(env.reset())
+        checked += check_against_reference(buf, ref, n_step, 0.9, 4)
+        tree_mirrors_valid(buf)
+        checked += run_stream(buf, env, steps, n=n_step, gamma=0.9, ref=ref)[1]
+        tree_mirrors_valid(buf)
+    assert checked > 300 and buf.revalidate() == 0
+    assert sum(t.sum() for t in ref.truncated) > 3     # the cuts and the stream's own
 
 
 def test_buffer_created_mid_episode_waits_for_a_full_stack():
@@ -468,6 +513,47 @@ def test_cartpole_vector_observations_match_envpool():
     assert checked > 1500 and stats["terminated"] >= 4 and stats["truncated"] >= 4
 
 
+# ----- more envs than the capacity holds ----------------------------------------------
+
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplay])
+def test_capacity_too_small_for_num_envs_is_refused_naming_the_values(cls):
+    # capacity // num_envs slots per env: fewer slots than envs gives 0, one slot short of
+    # stack + n_step + 2 would let the add-time windows wrap onto themselves.
+    with pytest.raises(ValueError, match=r"^capacity 5 gives 0 slots per env; need at least "
+                                         r"stack \+ n_step \+ 2 = 7$"):
+        cls(5, 8, ATARI, np.uint8)
+    with pytest.raises(ValueError, match=r"^capacity 47 gives 5 slots per env; need at least "
+                                         r"stack \+ n_step \+ 2 = 6$"):
+        cls(47, 8, (3,), np.float32, n_step=3)
+    buf = cls(48, 8, (3,), np.float32, n_step=3)    # pushing more envs than it was built for
+    with pytest.raises(ValueError, match=r"^obs shape \(9, 3\) != \(8, 3\)$"):
+        buf.add(np.zeros((9, 3), np.float32), [0] * 9, [0.0] * 9, [False] * 9, [False] * 9,
+                [False] * 9)
+    assert buf.count == 0 and len(buf) == 0
+
+
+def test_sizing_a_buffer_with_more_envs_than_capacity_does_not_crash():
+    # The benchmarks size a buffer before building it. 0 slots per env: nothing but the
+    # prioritised tree's one leaf (2 float64 nodes); its size came from log2(0) before.
+    assert ReplayBuffer.required_bytes(5, 8, ATARI, np.uint8) == 0
+    assert PrioritizedReplay.required_bytes(5, 8, ATARI, np.uint8) == 16
+
+
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplay])
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_tightest_ring_per_env_matches_reference(cls, n_step):
+    # 4 envs, capacity one short of a further slot each: exactly stack + n_step + 2 slots per
+    # env (the remainder dropped), the smallest ring accepted, where the refresh windows at
+    # both ends of the ring cover almost all of it; it wraps 10 times.
+    need = 4 + n_step + 2
+    env = FakeEnv(4, (4, 3, 3), np.uint8, seed=n_step, p_end=0.15, p_continue=0.3, p_zero=0.1)
+    buf = cls(4 * need + 3, 4, (4, 3, 3), np.uint8, n_step=n_step, gamma=0.9)
+    assert buf.slots == need and buf.capacity == 4 * need and buf.frames.shape[:2] == (4, need)
+    _, checked = run_stream(buf, env, 10 * need, n=n_step, gamma=0.9)
+    assert checked > 600 and buf.revalidate() == 0
+    tree_mirrors_valid(buf)
+
+
 # ----- memory -----------------------------------------------------------------------------
 
 def test_atari_transition_fits_in_7200_bytes_all_arrays_included():
@@ -536,3 +622,38 @@ def test_save_load_round_trip_samples_the_same(tmp_path, cls):
     np.testing.assert_array_equal(buf.valid, other.valid)
     with pytest.raises(ValueError, match="n_step"):
         cls(30, 2, (4, 5, 5), np.uint8, n_step=1, gamma=0.9).load(path)
+
+
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplay])
+@pytest.mark.parametrize("count", [9, 10, 11, 29, 30, 31])
+def test_save_load_at_the_wrap_point_continues_identically(tmp_path, cls, count):
+    # 10 slots per env: at count 10 the ring is first full (the oldest kept step starts to
+    # move), at 30 the cursor is back at slot 0 a third time; a loaded buffer maps slots to
+    # steps and bounds its stacks from `count` alone, so save one step either side too.
+    env = FakeEnv(2, (4, 5, 5), np.uint8, seed=count, p_end=0.15, p_continue=0.3, p_zero=0.1)
+    buf = cls(20, 2, (4, 5, 5), np.uint8, n_step=3, gamma=0.9)
+    ref, _ = run_stream(buf, env, count, n=3, gamma=0.9, check_every=count)
+    if cls is PrioritizedReplay:
+        ids = buf.sampleable_indices()
+        buf.update_priorities(ids, np.random.default_rng(count).standard_normal(ids.size))
+    buf.save(tmp_path / "replay.npz")
+    other = cls(20, 2, (4, 5, 5), np.uint8, n_step=3, gamma=0.9)
+    run_stream(other, FakeEnv(2, (4, 5, 5), np.uint8, seed=99), 17, check_every=17, n=3,
+               gamma=0.9)                            # a used buffer: load replaces all of it
+    other.load(tmp_path / "replay.npz")
+    assert other.count == count and len(other) == len(buf) > 0
+    ids = buf.sampleable_indices()
+    np.testing.assert_array_equal(other.sampleable_indices(), ids)
+    a, b = buf.gather(ids), other.gather(ids)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    check_against_reference(other, ref, 3, 0.9, 4)
+    _, checked = run_stream([buf, other], env, 25, n=3, gamma=0.9, ref=ref)
+    assert checked > 300
+    np.testing.assert_array_equal(other.valid, buf.valid)
+    if cls is PrioritizedReplay:
+        leaves = np.arange(buf.capacity)
+        np.testing.assert_array_equal(other.tree.get(leaves), buf.tree.get(leaves))
+    a, b = buf.sample(16, np.random.default_rng(1)), other.sample(16, np.random.default_rng(1))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])

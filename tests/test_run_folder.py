@@ -30,8 +30,9 @@ def test_foreign_files_are_what_no_run_writes(tmp_path):
     assert folder.foreign_files() == []                      # not there yet
     folder.path.mkdir()
     for name in ("config.json.tmp", "events.out.tfevents.1.host", "events.out.purging.1.host.tmp",
-                 "best_test_episode.tmp.mp4", "sweep_trial.log", "checkpoints"):
-        (folder.path / name).touch()                         # a killed start leaves these
+                 "best_test_episode.tmp.mp4", "sweep_trial.log", "checkpoints",
+                 "error.txt", "error.pkl"):
+        (folder.path / name).touch()                         # a killed start (or Tune, of a failed trial) leaves these
     assert folder.foreign_files() == []
     (folder.path / "notes.txt").touch()
     assert [p.name for p in folder.foreign_files()] == ["notes.txt"]

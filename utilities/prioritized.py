@@ -29,12 +29,21 @@ class SumTree:
         if capacity < 1:
             raise ValueError(f"SumTree capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        self.depth = max(int(np.ceil(np.log2(capacity))), 0)
+        self.depth = self.depth_for(capacity)
         self.num_leaves = 1 << self.depth
         self.nodes = np.zeros(2 * self.num_leaves, np.float64)
         # Schaul et al.: a new transition gets the largest priority seen so far, so it is
         # replayed at least once soon; Dopamine starts that running maximum at 1.0.
         self.max_recorded = 1.0
+
+    @staticmethod
+    def depth_for(capacity):
+        """Levels below the root: capacity rounded up to a power of two is 2 ** depth leaves."""
+        return max(int(capacity) - 1, 0).bit_length()
+
+    @classmethod
+    def required_bytes(cls, capacity):
+        return 2 * (1 << cls.depth_for(capacity)) * np.dtype(np.float64).itemsize
 
     @property
     def total(self):

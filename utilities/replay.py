@@ -534,9 +534,7 @@ class PrioritizedReplay(ReplayBuffer):
     @classmethod
     def required_bytes(cls, capacity, num_envs, obs_shape, obs_dtype=np.uint8, stack=None):
         base = super().required_bytes(capacity, num_envs, obs_shape, obs_dtype, stack)
-        n = (int(capacity) // int(num_envs)) * int(num_envs)
-        leaves = 1 << max(int(np.ceil(np.log2(n))), 0)
-        return base + 2 * leaves * np.dtype(np.float64).itemsize
+        return base + prioritized.SumTree.required_bytes((int(capacity) // int(num_envs)) * int(num_envs))
 
     @property
     def nbytes(self):

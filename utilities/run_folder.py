@@ -49,7 +49,9 @@ class RunFolder:
 
     def foreign_files(self):
         """What the folder holds that no run writes (a new run must not mix with it)."""
-        own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name}
+        # error.txt, error.pkl: what Tune records of a sweep trial's failure in its folder.
+        own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name,
+               "error.txt", "error.pkl"}
         # The temporary files of a killed write (write_atomic's, write_mp4's) are the run's own too.
         return [p for p in self.path.iterdir() if p.name.replace(".tmp", "") not in own
                 and not p.name.startswith("events.out.")] if self.path.is_dir() else []
