@@ -252,8 +252,8 @@ def run(sweep, sweep_dir, address=None, resume=False):
         param_space = {"trial": tune.grid_search(sweep.trials), "train": sweep.train}
         if resume and tune.Tuner.can_restore(str(experiment)):
             # The param space again: where Tune cannot restore (a driver killed after tuner.pkl,
-            # before its first experiment state) it starts the trials again from it, and it does
-            # not keep it in tuner.pkl.
+            # before its first experiment state or while copying it) it starts the trials again
+            # from it, and tuner.pkl does not keep it.
             tuner = tune.Tuner.restore(str(experiment), trainable, param_space=param_space,
                                        resume_unfinished=True, resume_errored=True)
         else:
