@@ -64,8 +64,9 @@ def test_ppo_rnd_learns_freeway_in_bf16(tmp_path):
 
 def test_ddqn_learns_cartpole(tmp_path):
     # The classic ddqn preset (RL Zoo's CartPole DQN with lr 1e-3, 3-step returns, dueling):
-    # seed 1 holds 500 from ~36k steps; training episodes, epsilon 0.04.
-    summary, _ = train("cartpole", "ddqn", 50_000, 1, tmp_path)
+    # seed 1 holds 500 from ~30k steps (every update's episodes from 30,208 on; 500.0 for the
+    # last 20 at 40k); training episodes, epsilon 0.04.
+    summary, _ = train("cartpole", "ddqn", 40_000, 1, tmp_path)
     assert summary["mean_recent_return"] >= 475, summary
 
 
