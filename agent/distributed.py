@@ -127,7 +127,12 @@ def check_address(address):
             # with a SETTINGS frame (type 4). ray.init would wait minutes on anything else.
             conn.settimeout(5)
             conn.sendall(HTTP2_PREFACE)
-            head = conn.recv(9, socket.MSG_WAITALL)
+            head = b""
+            while len(head) < 9:   # the frame header may come in pieces
+                piece = conn.recv(9 - len(head))
+                if not piece:
+                    break
+                head += piece
     except OSError as err:
         raise ValueError(f"cannot reach a Ray cluster at --address {address} ({resolved}): "
                          f"{err.strerror or err}") from None
@@ -250,15 +255,14 @@ def run(sweep, sweep_dir, address=None, resume=False):
             write_atomic(sweep_dir / SPEC, sweep.to_json())
         trainable = tune.with_resources(trial, {"cpu": sweep.cpus_per_run})
         param_space = {"trial": tune.grid_search(sweep.trials), "train": sweep.train}
-        if resume and tune.Tuner.can_restore(str(experiment)):
-            # The param space again: where Tune cannot restore (a driver killed after tuner.pkl,
-            # before its first experiment state or while copying it) it starts the trials again
-            # from it, and tuner.pkl does not keep it.
+        if resume and tune.Tuner.can_restore(str(experiment)) and readable_record(experiment):
+            # The param space again: tuner.pkl does not keep it, and Tune starts the trials
+            # again from it should its restore fail all the same.
             tuner = tune.Tuner.restore(str(experiment), trainable, param_space=param_space,
                                        resume_unfinished=True, resume_errored=True)
         else:
-            # A driver that died before Tune's first record: the trials start again, each
-            # continuing its run folder if it has a checkpoint.
+            # A driver that died before Tune's record was whole: the trials start again, each
+            # continuing its run folder if it has a checkpoint (a finished one: see trial()).
             tuner = tune.Tuner(
                 trainable,
                 param_space=param_space,
@@ -393,19 +397,19 @@ def status(sweep_dir):
     sweep = Sweep.read(sweep_dir)
     experiment = pathlib.Path(sweep.experiment)
     states, results = {}, {}
-    if list(experiment.glob("experiment_state-*.json")):
+    if readable_record(experiment):
         quiet_tune()
         from ray.tune import ExperimentAnalysis
 
-        try:
-            trials = ExperimentAnalysis(str(experiment)).trials
-        except ValueError:
-            # Tune copies its newest record over the old one in place: a driver killed during the
-            # copy leaves it torn. Read as no record (--resume starts the trials again from it).
-            trials = []
-        for t in trials:
+        for t in ExperimentAnalysis(str(experiment)).trials:
             states[t.config["trial"]["name"]] = t.status
             results[t.config["trial"]["name"]] = t.last_result or {}
+    else:
+        # No whole record from Tune: the runs' own logs say which finished.
+        for spec in sweep.trials:
+            starts = read_trial_log(RunFolder(spec["run_dir"]))
+            if starts and starts[-1].get("finished"):
+                states[spec["name"]], results[spec["name"]] = "TERMINATED", starts[-1]["metrics"]
     mario = sweep.stages != [None]
     header = f"{'run':<12} {'seed':>5} {'steps':>11} {'mean return':>12}"
     header += f" {'cleared':>8} {'clear rate':>11}" if mario else ""
@@ -422,6 +426,16 @@ def status(sweep_dir):
     lines.append(f"tensorboard --logdir {experiment}")
     finished = all(states.get(spec["name"]) == "TERMINATED" for spec in sweep.trials)
     return lines, finished
+
+
+def readable_record(experiment):
+    """Whether Tune's newest experiment state is there and whole: Tune copies it over the
+    last one in place, so a driver killed during the copy leaves it torn."""
+    states = list(pathlib.Path(experiment).glob("experiment_state-*.json"))
+    try:
+        return bool(states) and isinstance(json.loads(max(states, key=lambda p: p.name).read_bytes()), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def _clears(run_dir):

@@ -10,13 +10,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
 import envs
 from agent import cli
-from agent.distributed import SPEC, Reaper, read_trial_log, status
+from agent.distributed import SPEC, Reaper, check_address, read_trial_log, status
 from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
 from utilities.run_folder import RunFolder
 
@@ -121,6 +122,30 @@ def test_an_address_where_something_else_answers_is_refused(tmp_path):
     result = subprocess.CompletedProcess(proc.args, proc.returncode, "", err)
     assert one_line_error(result, f"--address 127.0.0.5:{port} (127.0.0.5:{port}) answers, but not as a Ray"), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ray_head_whose_first_frame_comes_in_pieces_is_accepted():
+    # An HTTP/2 SETTINGS frame header (9 bytes, type 4 at byte 3), sent as 3 + 6 bytes.
+    with socket.socket() as server:
+        server.bind(("127.0.0.6", 0))
+        server.listen()
+        server.settimeout(60)
+        address = f"127.0.0.6:{server.getsockname()[1]}"
+
+        def answer():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(100)
+                conn.sendall(b"\x00\x00\x00")
+                time.sleep(0.3)
+                conn.sendall(b"\x04\x00\x00\x00\x00\x00")
+
+        head = threading.Thread(target=answer)
+        head.start()
+        try:
+            assert check_address(address) == address
+        finally:
+            head.join(60)
 
 
 def test_address_auto_without_a_cluster_is_refused(tmp_path):
@@ -363,17 +388,21 @@ def test_a_killed_driver_leaves_no_process_and_resume_skips_finished_runs(tmp_pa
     assert updates(second) < 8
     if tune_record == "torn":
         # Tune copies its record over the old one in place, every few seconds: a driver killed
-        # during the copy leaves it torn (or killed before the first copy, missing). Tune then
-        # cannot restore and starts the trials again; --status reads no record.
-        newest = max(sweep_dir.glob("experiment_state-*.json"))
-        newest.write_bytes(newest.read_bytes()[:newest.stat().st_size // 2])
+        # during the copy leaves it torn (or killed before the first copy, missing). The trials
+        # start again; --status takes the finished run from its own log.
+        records = sorted(sweep_dir.glob("experiment_state-*.json"))
+        assert records, list(sweep_dir.iterdir())
+        records[-1].write_bytes(records[-1].read_bytes()[:records[-1].stat().st_size // 2])
         lines, done = status(sweep_dir)
-        assert not done and [line.split()[-1] for line in lines[1:3]] == ["PENDING", "PENDING"], lines
+        rows = [line.split() for line in lines[1:3]]
+        assert not done and [(r[1], r[2], r[-1]) for r in rows] == [
+            ("1", f"{DEEPSEA_STEPS:,}", "TERMINATED"), ("2", "0", "PENDING")], lines
 
     result = run_cli("sweep", "--resume", str(sweep_dir), timeout=450)
     out, _ = plain.communicate(timeout=300)
     assert plain.returncode == 0, out[-3000:]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
     assert snapshot(first) == finished            # the finished run was left alone
     assert [resumed for _, resumed in starts(first)] == [False]
     assert [resumed for _, resumed in starts(second)] == [False, True]

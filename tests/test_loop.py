@@ -232,6 +232,25 @@ def test_nan_in_a_real_algorithm_stops_the_run(tmp_path, algo):
     loop.close()
 
 
+def test_ctrl_c_during_the_warm_up_ends_the_run_after_its_first_update_with_a_checkpoint(tmp_path):
+    import os
+    import signal
+
+    loop = make_loop(tmp_path, algo="ppo-rnd", steps=42 * 8 * 4, checkpoint_every=50)
+    real_warm_up = loop.warm_up
+
+    def interrupted_warm_up(obs):   # Ctrl-C before the first step: RND's warm-up is running
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_warm_up(obs)
+
+    loop.warm_up = interrupted_warm_up
+    summary = loop.train(progress=False)
+    loop.close()
+    assert summary["interrupted"] and summary["updates"] == 1 and summary["steps"] == 42 * 8
+    saved = checkpoint_tensors(tmp_path)
+    assert saved["update/.ATTRIBUTES/VARIABLE_VALUE"] == 1
+
+
 def test_stop_at_clear_rate_ends_the_run_at_the_first_test_that_reaches_it(tmp_path):
     rates = [0.0, 0.25, 0.5, 1.0]
 
