@@ -155,10 +155,10 @@ def trial(config):
     spec = config["trial"]
     folder = RunFolder(spec["run_dir"])
     node = ray.get_runtime_context().get_node_id()
-    starts = read_trial_log(folder)
-    if starts and starts[-1].get("finished"):
+    metrics = finished_metrics(folder)
+    if metrics is not None:
         # Finished, but the driver died before Tune recorded it: nothing to do.
-        tune.report(starts[-1]["metrics"])
+        tune.report(metrics)
         return
     resume = folder.has_checkpoint()
     if tune.get_checkpoint() is not None and not resume:
@@ -206,6 +206,12 @@ def read_trial_log(folder):
         return [json.loads(line) for line in folder.trial_log.read_text().splitlines() if line.strip()]
     except (OSError, ValueError):
         return []
+
+
+def finished_metrics(folder):
+    """The last metrics of a run whose trial log ends with its finish; None otherwise."""
+    starts = read_trial_log(folder)
+    return starts[-1]["metrics"] if starts and starts[-1].get("finished") else None
 
 
 def _finite(value):
@@ -407,9 +413,9 @@ def status(sweep_dir):
     else:
         # No whole record from Tune: the runs' own logs say which finished.
         for spec in sweep.trials:
-            starts = read_trial_log(RunFolder(spec["run_dir"]))
-            if starts and starts[-1].get("finished"):
-                states[spec["name"]], results[spec["name"]] = "TERMINATED", starts[-1]["metrics"]
+            metrics = finished_metrics(RunFolder(spec["run_dir"]))
+            if metrics is not None:
+                states[spec["name"]], results[spec["name"]] = "TERMINATED", metrics
     mario = sweep.stages != [None]
     header = f"{'run':<12} {'seed':>5} {'steps':>11} {'mean return':>12}"
     header += f" {'cleared':>8} {'clear rate':>11}" if mario else ""

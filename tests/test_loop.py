@@ -2,6 +2,9 @@
 NaN stop, give-up after resume, summaries kept on resume), and on every registered
 algorithm (determinism, NaN stop)."""
 
+import os
+import signal
+
 import gymnasium
 import numpy as np
 import pytest
@@ -233,9 +236,6 @@ def test_nan_in_a_real_algorithm_stops_the_run(tmp_path, algo):
 
 
 def test_ctrl_c_during_the_warm_up_ends_the_run_after_its_first_update_with_a_checkpoint(tmp_path):
-    import os
-    import signal
-
     loop = make_loop(tmp_path, algo="ppo-rnd", steps=42 * 8 * 4, checkpoint_every=50)
     real_warm_up = loop.warm_up
 
