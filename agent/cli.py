@@ -283,17 +283,20 @@ def check_clear_flags(options, name):
     --stop-at-clear-rate) suit the game `name`."""
     import envs
 
+    def flag(key):
+        return "--" + key.replace("_", "-")
+
     if envs.resolve_game(name).tests.clear_episodes:
-        for flag in ("--stop-at-clear-rate", "--clear-every"):
-            if options[flag[2:].replace("-", "_")] is not None and options["clear_episodes"] == 0:
-                raise UsageError(f"{flag} needs random-start test episodes: --clear-episodes must be > 0")
+        for key in ("stop_at_clear_rate", "clear_every"):
+            if options[key] is not None and options["clear_episodes"] == 0:
+                raise UsageError(f"{flag(key)} needs random-start test episodes: --clear-episodes must be > 0")
         clear_every, test_every = options["clear_every"], options["test_every"]
         if clear_every is not None and clear_every % test_every:
             raise UsageError(f"--clear-every must be a multiple of --test-every ({test_every}), got {clear_every}")
         return
-    for flag in ("--clear-episodes", "--clear-every", "--stop-at-clear", "--stop-at-clear-rate"):
-        if options[flag[2:].replace("-", "_")]:
-            raise UsageError(f"{flag} is for games that report clears (mario), not {name!r}")
+    for key in ("clear_episodes", "clear_every", "stop_at_clear", "stop_at_clear_rate"):
+        if options[key]:
+            raise UsageError(f"{flag(key)} is for games that report clears (mario), not {name!r}")
 
 
 # A run's options besides its config: (default, the argparse type of its flag, what it may be).

@@ -17,6 +17,7 @@ class RNDConfig:
     update_fraction: float = 0.25      # share of each minibatch the predictor trains on
     warmup_steps: int = 1024           # random-action batched steps that initialise the obs normaliser
     obs_clip: float = 5.0              # whitened observations are clipped to [-obs_clip, obs_clip]
+    width: int = 512                   # the output features and the predictor's two extra layers (Burda et al.: 512)
 
 
 @dataclasses.dataclass

@@ -108,8 +108,8 @@ def rnd_target(obs_shape, features=512):
 def rnd_predictor(obs_shape, features=512):
     """The target's torso plus two more layers, so it can fit the target."""
     inputs, h = _rnd_torso(obs_shape)
-    h = _dense(512, ROOT2, "relu")(h)
-    h = _dense(512, ROOT2, "relu")(h)
+    h = _dense(features, ROOT2, "relu")(h)
+    h = _dense(features, ROOT2, "relu")(h)
     return keras.Model(inputs, _dense(features, ROOT2)(h), name="rnd_predictor")
 
 

@@ -23,8 +23,8 @@ class RND(tf.Module):
         # RND sees only the last frame of an image stack (Burda et al. 2018).
         shape = (1,) + tuple(obs_shape[1:]) if self.image else tuple(obs_shape)
         self.obs_norm = Normalizer(shape, name="rnd_obs_norm")
-        self.target = networks.rnd_target(shape)
-        self.predictor = networks.rnd_predictor(shape)
+        self.target = networks.rnd_target(shape, cfg.width)
+        self.predictor = networks.rnd_predictor(shape, cfg.width)
         self.return_norm = Normalizer((), name="int_return_norm")
         self.filter = tf.Variable(np.zeros(num_envs), dtype=tf.float64, trainable=False)
         self._warmup = []

@@ -277,6 +277,25 @@ def test_reset_episodes_cuts_the_open_transition_and_truncates_the_one_before():
     assert 4 not in got and got[5] == (10 + 5 + 2.5, 0.125, 8)
 
 
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplay])
+def test_reset_episodes_across_the_ring_wrap_hand_worked(cls):
+    # 7 slots, 15 steps: the ring holds steps 8..14, step 14 in slot 0 and step 13 in slot 6,
+    # so the reset row and the truncated step it makes sit on either side of the wrap.
+    buf = cls(7, 1, (2,), np.float32, n_step=3, gamma=0.5)
+    for t in range(15):
+        buf.add([[t, 0]], [0], [t + 1.0], [False], [False], [False])
+    full = {8: (9 + 0.5 * 10 + 0.25 * 11, 0.125, 11), 9: (10 + 0.5 * 11 + 0.25 * 12, 0.125, 12),
+            10: (11 + 0.5 * 12 + 0.25 * 13, 0.125, 13), 11: (12 + 0.5 * 13 + 0.25 * 14, 0.125, 14)}
+    assert by_step(buf.gather(buf.sampleable_indices())) == full
+    buf.reset_episodes()                 # step 14 has no next state; step 13 ends the episode
+    cut = {12: (13 + 0.5 * 14, 0.25, 14), 13: (14, 0.5, 14)}
+    assert by_step(buf.gather(buf.sampleable_indices())) == {**full, **cut}
+    for t in range(15, 19):              # a new episode overwrites steps 8..11
+        buf.add([[t, 0]], [0], [10.0], [False], [False], [False])
+    assert by_step(buf.gather(buf.sampleable_indices())) == {**cut, 15: (10 + 5 + 2.5, 0.125, 18)}
+    tree_mirrors_valid(buf)
+
+
 # ----- reference comparisons on synthetic streams ----------------------------------------
 
 @pytest.mark.parametrize("n_step, seed", [(1, 1), (1, 2), (1, 5), (3, 3), (3, 4), (3, 6)])
