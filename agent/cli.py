@@ -112,7 +112,7 @@ def build_parser():
                        help="with --give-up-below T: move on when the mean return is still <= T after S updates "
                             "(off: no give-up rule)")
     train.add_argument("--give-up-below", type=finite, metavar="T")
-    train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>-<algo>-<time>)")
+    train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>[-<stage>]-<algo>[-nornd]-<time>)")
     train.add_argument("--resume", type=text, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last checkpoint, with the options it began with "
                             "(tests, stop rules, checkpoint cadence, give-up rule, export folder: each may be given "
