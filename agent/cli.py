@@ -65,7 +65,8 @@ def share(text):
     return value
 
 
-MAX_SEED = 2**31 - 1    # EnvPool's seeds are non-negative 32-bit integers
+TEST_SEEDS = (10_000, 20_000)   # a run's greedy test env and random-start env: seed + these
+MAX_SEED = 2**31 - 1 - max(TEST_SEEDS)   # EnvPool's seeds are non-negative 32-bit integers
 seed = int_at_least(0, f"an integer from 0 to {MAX_SEED}", MAX_SEED)
 
 
@@ -346,6 +347,9 @@ def run_options(args, saved, game):
         given = getattr(args, name)
         options[name] = saved.get(name, default) if given is None else None if given == OFF else given
     if args.give_up_after == OFF:
+        if args.give_up_below is not None:
+            raise UsageError(f"--give-up-below {args.give_up_below:g} goes with a --give-up-after, not with "
+                             f"--give-up-after off (which turns the give-up rule off)")
         options["give_up_below"] = None
     tests = envs.resolve_game(game).tests
     if options["test_every"] is None:
@@ -359,34 +363,44 @@ def run_options(args, saved, game):
 
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
-    from agent.config import RunConfig
     from utilities.run_folder import RunFolder
-    import envs
 
-    given = [flag for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
-                                      ("--stage", args.stage), ("--actions", args.actions),
-                                      ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
-                                      ("--precision", args.precision), ("--no-rnd", args.no_rnd),
-                                      *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
+    given = [(flag, value) for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
+                                               ("--stage", args.stage), ("--actions", args.actions),
+                                               ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
+                                               ("--precision", args.precision), ("--no-rnd", args.no_rnd),
+                                               *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
              if value is not None]
     if given:
-        raise UsageError(f"{given[0]} cannot change on --resume: a run keeps its config (only --steps may be raised)")
+        flag, value = given[0]
+        shown = "" if value is True else f" {value!r}"
+        raise UsageError(f"--resume takes no {flag}{shown}: a run keeps the config it began with; "
+                         f"only --steps may be raised")
     folder = RunFolder(args.resume)
-    try:
-        text = folder.read_config()
-    except OSError:
-        raise UsageError(f"no run to resume in {str(folder.path)!r}: it needs a readable config.json") from None
-    try:
-        cfg = RunConfig.from_json(text).validate()
-        check_saved_options(cfg.options)
-        envs.resolve_game(cfg.game)
-    except (ValueError, TypeError, KeyError, AttributeError) as err:
-        raise UsageError(f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0]) from None
+    cfg = saved_config(folder, "resume")
     if args.steps is not None:
         if args.steps < cfg.total_steps:
             raise UsageError(f"--steps {args.steps} is below the run's {cfg.total_steps}: it may only be raised")
         cfg.total_steps = args.steps
     return cfg, folder
+
+
+def saved_config(folder, verb):
+    """The RunConfig of a run folder, checked as a new run's is (UsageError: cannot <verb> ...)."""
+    from agent.config import RunConfig
+    import envs
+
+    try:
+        text = folder.read_config()
+    except OSError:
+        raise UsageError(f"no run to {verb} in {str(folder.path)!r}: it needs a readable config.json") from None
+    try:
+        cfg = RunConfig.from_json(text).validate()
+        check_saved_options(cfg.options)
+        envs.resolve_game(cfg.game)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise UsageError(f"cannot {verb} {str(folder.path)!r}: {err}".splitlines()[0]) from None
+    return cfg
 
 
 def train(args):
@@ -433,6 +447,8 @@ def train_one(args, after_save=None):
 
     try:
         cfg, folder = checked_run(args)
+        if args.cpus and args.cpus > (os.cpu_count() or 1):
+            raise UsageError(f"--cpus {args.cpus} is more than this machine's {os.cpu_count()} cores")
     except UsageError as err:
         return fail("train", err)
     game = envs.resolve_game(cfg.game)
@@ -467,9 +483,9 @@ def train_one(args, after_save=None):
     test_every, clear_episodes = opts["test_every"], opts["clear_episodes"]
     test_envs, test = [], None
     if test_every:
-        test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 10_000, **cfg.env, **on_cpus(1)))
+        test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[0], **cfg.env, **on_cpus(1)))
         if clear_episodes:
-            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + 20_000, clear_episodes, random_starts=True,
+            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[1], clear_episodes, random_starts=True,
                                                 render=False, **cfg.env, **on_cpus(clear_episodes)))
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
@@ -482,7 +498,11 @@ def train_one(args, after_save=None):
                 path = loop.restore()
             except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
                 return fail("train", f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0])
-            print(f"resuming {folder.path} from {path} at step {int(loop.state.step.numpy()):,}")
+            step = int(loop.state.step.numpy())
+            print(f"resuming {folder.path} from {path} at step {step:,}")
+            if step >= cfg.total_steps:
+                print(f"it has trained its {cfg.total_steps:,} steps: nothing to train, its policy is exported "
+                      f"again (raise --steps to train on)")
         elif args.resume:
             # Killed before its first checkpoint: its last checkpoint is the start.
             print(f"{folder.path} has no checkpoint yet: training it from step 0 with its config")
@@ -541,7 +561,15 @@ def new_sweep(args):
         game = envs.resolve_game(args.game)
         if args.stages is not None and not game.stages:
             raise ValueError(f"--stages is for mario, not {args.game!r}")
-        names = ALL_STAGES if args.stages == "all" else (args.stages or "1-1").split(",") if game.stages else [None]
+        if not game.stages:
+            names = [None]
+        elif (args.stages or "").strip().lower() == "all":
+            names = ALL_STAGES
+        else:
+            names = (args.stages or "1-1").split(",")
+            if not all(name.strip() for name in names):
+                raise ValueError(f"--stages {args.stages!r} has an empty name: give stages W-S separated by "
+                                 f"commas, or all")
         stages = [envs.stage_settings(args.game, name)[0] if name else None for name in names]
         repeated = sorted({s for s in stages if s and stages.count(s) > 1})
         if repeated:
@@ -690,6 +718,7 @@ def export_command(args):
     out = pathlib.Path(args.out) if args.out else folder.default_export()
     try:
         check_export_folder(out, folder.path)
+        saved_config(folder, "export")
     except ValueError as err:
         return fail("export", err)
     import_tensorflow_quietly()
@@ -731,12 +760,18 @@ def play(args):
         if args.random_starts and not game.tests.clear_episodes:
             raise ValueError(f"--random-starts is for games that report clears (mario), not {card['game']!r}")
         policy = tf.saved_model.load(args.model_dir)
+        env = envs.make_test_env(card["game"], 0, random_starts=args.random_starts, **card.get("env", {}))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         return fail("play", f"cannot play {args.model_dir!r}: {err}".splitlines()[0])
+    # A card edited by hand (or copied onto another export) can name a game the policy does not fit.
+    seen = [list(env.single_observation_space.shape), int(env.single_action_space.n)]
+    if seen != [card.get("obs_shape"), card.get("num_actions")]:
+        env.close()
+        return fail("play", f"cannot play {args.model_dir!r}: the policy takes observations {card.get('obs_shape')} "
+                            f"and {card.get('num_actions')} actions, {card['game']!r} gives {seen[0]} and {seen[1]}")
     from agent.evaluation import greedy_episode
     from utilities.video import write_mp4
 
-    env = envs.make_test_env(card["game"], 0, random_starts=args.random_starts, **card.get("env", {}))
     frames, cleared = [], 0
     try:
         for k in range(1, args.episodes + 1):

@@ -56,7 +56,12 @@ def export_run(run_dir, out_dir=None):
     Raises ValueError (or CheckpointMismatch) for a run this version cannot read."""
     folder = RunFolder(run_dir)
     cfg = RunConfig.from_json(folder.read_config())
-    path = tf.train.latest_checkpoint(str(folder.checkpoints))
+    # The state file's newest entry, read without latest_checkpoint's file check (which logs
+    # an ERROR line of its own when the files are gone): saved_meta names what is wrong.
+    state = tf.train.get_checkpoint_state(str(folder.checkpoints))
+    if state is None or not state.model_checkpoint_path:
+        raise FileNotFoundError(f"no checkpoint named in {str(folder.checkpoints / 'checkpoint')!r}")
+    path = state.model_checkpoint_path
     meta = saved_meta(path)
     shape, dtype, actions = meta["obs_shape"], meta.get("obs_dtype"), meta["num_actions"]
     algorithm, state = learner_class(cfg.algo)(cfg, shape, dtype, actions), LoopState()

@@ -47,6 +47,7 @@ def refused_port():
 @pytest.mark.parametrize("args, message", [
     (["--game", "mario", "--stages", "1-1,9-2"], "unknown stage '9-2'"),
     (["--game", "mario", "--stages", "1-1,1-2,1-1"], "--stages names '1-1' twice"),
+    (["--game", "mario", "--stages", "1-1,,1-2"], "--stages '1-1,,1-2' has an empty name"),
     (["--game", "cartpole", "--stages", "1-1"], "--stages is for mario"),
     (["--game", "cartpole", "--seeds", "1,2,1"], "--seeds: must be distinct integers"),
     (["--game", "cartpole", "--address", f"127.0.0.5:{refused_port()}"], "cannot reach a Ray cluster at --address"),

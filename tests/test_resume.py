@@ -120,9 +120,9 @@ def test_refused_resumes_change_nothing_on_disk(tmp_path, algo):
         (["--resume", str(run_dir)], "is for game 'deepsea'"),
         (["--resume", str(tmp_path / "nothing")], "no run to resume"),
         (["--resume", str(run_dir), "--steps", "5"], "may only be raised"),
-        (["--resume", str(run_dir), "--seed", "3"], "--seed cannot change"),
+        (["--resume", str(run_dir), "--seed", "3"], "--resume takes no --seed 3:"),
         (["--run-dir", str(run_dir)], "already holds a run"),
-        (["--resume", str(run_dir), "--algo", "ppo"], "--algo cannot change"),
+        (["--resume", str(run_dir), "--algo", "ppo"], "--resume takes no --algo 'ppo':"),
     ]
     for args, message in cases:
         result = run_cli("train", *args)
@@ -136,6 +136,42 @@ def test_refused_resumes_change_nothing_on_disk(tmp_path, algo):
     result = run_cli("train", "--resume", str(run_dir))
     assert one_line_error(result, "cannot resume"), result.stderr[-2000:]
     assert snapshot(tmp_path) == before
+
+
+def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
+    import json
+
+    run_dir, export = tmp_path / "run", tmp_path / "export"
+    assert run_cli(*train_args("ppo"), "--steps", str(BATCH), "--run-dir", str(run_dir),
+                   "--export-dir", str(export)).returncode == 0
+    # A finished run resumed: nothing trains, the policy is exported again.
+    again = run_cli("train", "--resume", str(run_dir), "--no-progress")
+    assert again.returncode == 0 and "nothing to train" in again.stdout, again.stderr[-2000:]
+
+    def cut(checkpoints):            # a data file cut short
+        data = next(checkpoints.glob("ckpt-1.data-*"))
+        data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+
+    def junk(checkpoints):           # an index that is not one
+        (checkpoints / "ckpt-1.index").write_bytes(bytes(range(256)))
+
+    for name, damage in [("cut", cut), ("junk", junk),
+                         ("gone", lambda checkpoints: (checkpoints / "ckpt-1.index").unlink())]:
+        shutil.copytree(run_dir, tmp_path / name)
+        damage(tmp_path / name / "checkpoints")
+    for name, edit in [("misfit", {"game": "cartpole"}), ("unknown-setting", {"env": {"bogus": 1}})]:
+        shutil.copytree(export, tmp_path / name)
+        card = json.loads((tmp_path / name / "policy.json").read_text())
+        (tmp_path / name / "policy.json").write_text(json.dumps({**card, **edit}))
+    before = snapshot(tmp_path)
+    cases = [(["train", "--resume", name], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
+    cases += [(["export", name, "--out", f"out-{name}"], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
+    cases += [(["play", "misfit"], "the policy takes observations [400] and 2 actions, 'cartpole' gives [4] and 2"),
+              (["play", "unknown-setting"], "cannot play 'unknown-setting'")]
+    for args, message in cases:
+        result = run_cli(*args, cwd=tmp_path)
+        assert one_line_error(result, message), (args, result.stderr[-2000:])
+        assert snapshot(tmp_path) == before, args
 
 
 def test_seeds_run_one_after_another_and_give_up_on_a_flat_curve(tmp_path):

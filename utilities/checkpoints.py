@@ -25,6 +25,19 @@ class CheckpointMismatch(ValueError):
     """The checkpoint belongs to another game, algorithm, action set or package version."""
 
 
+class DamagedCheckpoint(ValueError):
+    """A checkpoint whose files are missing, cut short or not a checkpoint's (disk trouble
+    or hand edits: the writes themselves are atomic)."""
+
+
+def _readable(path, read):
+    try:
+        return read()
+    except (tf.errors.OpError, IndexError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DamagedCheckpoint(f"checkpoint {path} cannot be read ({first})") from None
+
+
 class NonFiniteState(ValueError):
     """A checkpoint about to hold a NaN or Inf where none belongs: not written."""
 
@@ -72,8 +85,8 @@ class CheckpointStore:
     def restore(self, side=True):
         """Restore the latest checkpoint; every saved value must find its object and
         every object its value. side=False leaves the side files unread (an export
-        needs the weights, not a replay of gigabytes). Raises FileNotFoundError or
-        CheckpointMismatch."""
+        needs the weights, not a replay of gigabytes). Raises FileNotFoundError,
+        CheckpointMismatch or DamagedCheckpoint."""
         path = self.latest
         if path is None:
             raise FileNotFoundError(f"no checkpoint in {self.manager.directory}")
@@ -86,7 +99,7 @@ class CheckpointStore:
             if saved.get(key) != value:
                 raise CheckpointMismatch(f"checkpoint {path} is for {key} {saved.get(key)!r}, "
                                          f"this run has {value!r}")
-        self.checkpoint.restore(path).assert_consumed()
+        _readable(path, lambda: self.checkpoint.restore(path).assert_consumed())
         if side and self.side is not None:
             self.side.load_side(self.side_folder(checkpoint_number(path)))
         return path
@@ -98,9 +111,9 @@ def checkpoint_number(path):
 
 
 def saved_meta(path):
-    """The meta dict stored in the checkpoint at `path`."""
-    raw = tf.train.load_checkpoint(path).get_tensor(META_KEY)
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    """The meta dict stored in the checkpoint at `path` (DamagedCheckpoint if unreadable)."""
+    raw = _readable(path, lambda: tf.train.load_checkpoint(path).get_tensor(META_KEY))
+    return _readable(path, lambda: json.loads(raw.decode() if isinstance(raw, bytes) else raw))
 
 
 def nonfinite_variables(trackables):
