@@ -237,6 +237,13 @@ def new_config(args):
         if folder.has_run():
             raise ValueError(f"run folder {str(folder.path)!r} already holds a run; "
                              f"continue it with --resume {folder.path} or choose another --run-dir")
+        # A run's own folders (checkpoints/, side files) are no place for another run; config.json
+        # alone is too common a name to judge a parent by.
+        inside = next((p for p in folder.path.absolute().parents
+                       if RunFolder(p).has_run() and RunFolder(p).has_checkpoint()), None)
+        if inside is not None:
+            raise ValueError(f"run folder {str(folder.path)!r} is inside the run folder {str(inside)!r}: "
+                             f"choose a folder outside it")
         if folder.foreign_files():
             raise ValueError(f"run folder {str(folder.path)!r} holds other files "
                              f"({folder.foreign_files()[0].name!r}): choose a new or empty --run-dir")

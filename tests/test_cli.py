@@ -82,10 +82,13 @@ def test_folders_that_hold_something_else_are_refused_and_left_as_they_were(tmp_
     taken = tmp_path / "runs-seed2"
     taken.mkdir()
     (taken / "config.json").write_text("{}")
+    (taken / "checkpoints").mkdir()
+    (taken / "checkpoints" / "checkpoint").write_text("")
     before = snapshot(tmp_path)
     cartpole = ["train", "--game", "cartpole", "--no-progress"]
     for args, message in [
         ([*cartpole, "--run-dir", str(keep)], "holds other files"),
+        ([*cartpole, "--run-dir", str(taken / "checkpoints" / "inner")], "is inside the run folder"),
         ([*cartpole, "--run-dir", str(tmp_path / "run"), "--export-dir", str(keep)],
          "holds something other than an export"),
         # An export replaces its folder whole: never one that holds the run.
