@@ -58,10 +58,10 @@ def export_run(run_dir, out_dir=None):
     cfg = RunConfig.from_json(folder.read_config())
     # The state file's newest entry, read without latest_checkpoint's file check (which logs
     # an ERROR line of its own when the files are gone): saved_meta names what is wrong.
-    state = tf.train.get_checkpoint_state(str(folder.checkpoints))
-    if state is None or not state.model_checkpoint_path:
+    record = tf.train.get_checkpoint_state(str(folder.checkpoints))
+    if record is None or not record.model_checkpoint_path:
         raise FileNotFoundError(f"no checkpoint named in {str(folder.checkpoints / 'checkpoint')!r}")
-    path = state.model_checkpoint_path
+    path = record.model_checkpoint_path
     meta = saved_meta(path)
     shape, dtype, actions = meta["obs_shape"], meta.get("obs_dtype"), meta["num_actions"]
     algorithm, state = learner_class(cfg.algo)(cfg, shape, dtype, actions), LoopState()

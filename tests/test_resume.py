@@ -159,6 +159,10 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
                          ("gone", lambda checkpoints: (checkpoints / "ckpt-1.index").unlink())]:
         shutil.copytree(run_dir, tmp_path / name)
         damage(tmp_path / name / "checkpoints")
+    # A replay's side file cut short (ddqn).
+    assert run_cli(*train_args("ddqn"), "--steps", str(BATCH), "--run-dir", str(tmp_path / "side")).returncode == 0
+    replay = next((tmp_path / "side" / "checkpoints").glob("side-*/replay.npz"))
+    replay.write_bytes(replay.read_bytes()[:replay.stat().st_size // 2])
     for name, edit in [("misfit", {"game": "cartpole"}), ("unknown-setting", {"env": {"bogus": 1}})]:
         shutil.copytree(export, tmp_path / name)
         card = json.loads((tmp_path / name / "policy.json").read_text())
@@ -166,7 +170,8 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
     before = snapshot(tmp_path)
     cases = [(["train", "--resume", name], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
     cases += [(["export", name, "--out", f"out-{name}"], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
-    cases += [(["play", "misfit"], "the policy takes observations [400] and 2 actions, 'cartpole' gives [4] and 2"),
+    cases += [(["train", "--resume", "side"], "side-1 of checkpoint"),
+              (["play", "misfit"], "the policy takes observations [400] and 2 actions, 'cartpole' gives [4] and 2"),
               (["play", "unknown-setting"], "cannot play 'unknown-setting'")]
     for args, message in cases:
         result = run_cli(*args, cwd=tmp_path)

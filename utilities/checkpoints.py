@@ -13,6 +13,7 @@ a checkpoint whose side files are complete. Only the latest checkpoint keeps the
 import json
 import pathlib
 import shutil
+import zipfile
 
 import keras
 import numpy as np
@@ -30,12 +31,13 @@ class DamagedCheckpoint(ValueError):
     or hand edits: the writes themselves are atomic)."""
 
 
-def _readable(path, read):
+def _readable(what, read, errors=(tf.errors.OpError, IndexError, json.JSONDecodeError, UnicodeDecodeError)):
+    """read(), with the errors of damaged files raised as one DamagedCheckpoint naming `what`."""
     try:
         return read()
-    except (tf.errors.OpError, IndexError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DamagedCheckpoint(f"checkpoint {path} cannot be read ({first})") from None
+    except errors as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DamagedCheckpoint(f"{what} cannot be read ({reason})") from None
 
 
 class NonFiniteState(ValueError):
@@ -99,9 +101,11 @@ class CheckpointStore:
             if saved.get(key) != value:
                 raise CheckpointMismatch(f"checkpoint {path} is for {key} {saved.get(key)!r}, "
                                          f"this run has {value!r}")
-        _readable(path, lambda: self.checkpoint.restore(path).assert_consumed())
+        _readable(f"checkpoint {path}", lambda: self.checkpoint.restore(path).assert_consumed())
         if side and self.side is not None:
-            self.side.load_side(self.side_folder(checkpoint_number(path)))
+            folder = self.side_folder(checkpoint_number(path))
+            _readable(f"side files {folder} of checkpoint {path}", lambda: self.side.load_side(folder),
+                      (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile))
         return path
 
 
@@ -112,8 +116,8 @@ def checkpoint_number(path):
 
 def saved_meta(path):
     """The meta dict stored in the checkpoint at `path` (DamagedCheckpoint if unreadable)."""
-    raw = _readable(path, lambda: tf.train.load_checkpoint(path).get_tensor(META_KEY))
-    return _readable(path, lambda: json.loads(raw.decode() if isinstance(raw, bytes) else raw))
+    raw = _readable(f"checkpoint {path}", lambda: tf.train.load_checkpoint(path).get_tensor(META_KEY))
+    return _readable(f"checkpoint {path}", lambda: json.loads(raw.decode() if isinstance(raw, bytes) else raw))
 
 
 def nonfinite_variables(trackables):
