@@ -239,7 +239,7 @@ def new_config(args):
                              f"continue it with --resume {folder.path} or choose another --run-dir")
         # A run's own folders (checkpoints/, side files) are no place for another run; config.json
         # alone is too common a name to judge a parent by.
-        inside = next((p for p in folder.path.absolute().parents
+        inside = next((p for p in folder.path.resolve().parents
                        if RunFolder(p).has_run() and RunFolder(p).has_checkpoint()), None)
         if inside is not None:
             raise ValueError(f"run folder {str(folder.path)!r} is inside the run folder {str(inside)!r}: "
@@ -411,6 +411,9 @@ def saved_config(folder, verb):
 
 
 def train(args):
+    # Here, not in train_one: a sweep's trial takes the --cpus its Ray node advertises.
+    if args.cpus and args.cpus > (os.cpu_count() or 1):
+        return fail("train", f"--cpus {args.cpus} is more than this machine's {os.cpu_count()} cores")
     if args.seeds:
         if args.seed is not None or args.resume:
             return fail("train", "--seeds cannot be combined with --seed or --resume")
@@ -454,8 +457,6 @@ def train_one(args, after_save=None):
 
     try:
         cfg, folder = checked_run(args)
-        if args.cpus and args.cpus > (os.cpu_count() or 1):
-            raise UsageError(f"--cpus {args.cpus} is more than this machine's {os.cpu_count()} cores")
     except UsageError as err:
         return fail("train", err)
     game = envs.resolve_game(cfg.game)

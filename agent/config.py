@@ -256,6 +256,8 @@ class RunConfig:
             raise ValueError(f"algo {self.algo!r} needs {spec.config.__name__} params")
         if spec.rnd != (getattr(self.params, "rnd", None) is not None):
             raise ValueError(f"algo {self.algo!r} {'needs' if spec.rnd else 'takes no'} RND settings")
+        if spec.rnd:
+            _positive(self.params.rnd, "width")
         self.params.validate(self.num_envs)
         return self
 

@@ -35,6 +35,14 @@ def test_validate_names_the_bad_value(change, message):
         cfg.validate()
 
 
+@pytest.mark.parametrize("width", [0, "64"])
+def test_an_rnd_width_that_is_not_a_positive_integer_is_refused(width):
+    cfg = RunConfig.from_preset(presets.preset("ppo-rnd", "deepsea"), game="deepsea", algo="ppo-rnd")
+    cfg.params.rnd.width = width
+    with pytest.raises(ValueError, match=f"width must be a positive integer, got {width!r}"):
+        cfg.validate()
+
+
 def test_a_config_of_the_previous_format_is_refused():
     old = {"game": "cartpole", "algo": "ppo", "seed": 1, "total_steps": 512, "num_envs": 8, "epochs": 10}
     with pytest.raises(ValueError, match="older version of the package .run format 1"):

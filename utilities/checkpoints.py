@@ -35,6 +35,8 @@ def _readable(what, read, errors=(tf.errors.OpError, IndexError, json.JSONDecode
     """read(), with the errors of damaged files raised as one DamagedCheckpoint naming `what`."""
     try:
         return read()
+    except tf.errors.ResourceExhaustedError:
+        raise          # out of memory: the files may well be whole
     except errors as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DamagedCheckpoint(f"{what} cannot be read ({reason})") from None
@@ -105,7 +107,8 @@ class CheckpointStore:
         if side and self.side is not None:
             folder = self.side_folder(checkpoint_number(path))
             _readable(f"side files {folder} of checkpoint {path}", lambda: self.side.load_side(folder),
-                      (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile))
+                      (OSError, EOFError, KeyError, zipfile.BadZipFile))   # not ValueError: the replay's own
+                                                                             # checks name a mismatch
         return path
 
 
