@@ -113,6 +113,9 @@ def build_parser():
                        help="with --give-up-below T: move on when the mean return is still <= T after S updates "
                             "(off: no give-up rule)")
     train.add_argument("--give-up-below", type=finite, metavar="T")
+    train.add_argument("--init-from", type=text, metavar="MODEL_DIR",
+                       help="start a new run from an exported policy's network (same game, stage, action set and "
+                            "network shape; the optimiser starts afresh), e.g. to train a shipped policy on")
     train.add_argument("--run-dir", type=text, help="run folder (default: logs/<game>[-<stage>]-<algo>[-nornd]-<time>)")
     train.add_argument("--resume", type=text, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last checkpoint, with the options it began with "
@@ -230,6 +233,8 @@ def new_config(args):
         apply_value_flags(args, cfg)
         if args.no_rnd:
             cfg = without_rnd(cfg)
+        if args.init_from:
+            cfg.init_from = base_policy(args.init_from, cfg)
         cfg.validate()
         # --seeds: one start time for all seeds' folders, each with its seed (args.run_suffix).
         folder = RunFolder(args.run_dir or default_run_dir(name, cfg.algo + ("-nornd" if args.no_rnd else ""), stage,
@@ -251,6 +256,25 @@ def new_config(args):
     except ValueError as err:
         raise UsageError(err) from None
     return cfg, folder
+
+
+def base_policy(model_dir, cfg):
+    """--init-from: what a new run records of the export it starts from, once the export's card
+    fits the run (ValueError naming the first mismatch); the network's shapes are checked when
+    it is loaded (agent.export.start_from)."""
+    from utilities.run_folder import read_card
+
+    try:
+        card = read_card(model_dir)
+        base = {"model": model_dir, "algo": card["algo"], "steps_trained": card["steps_trained"]}
+        theirs = (card["game"].lower(), card.get("stage"), card.get("action_set"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"--init-from {model_dir!r} cannot be read as an exported policy: {err}") from None
+    mine = (cfg.game.lower(), cfg.env.get("stage"), cfg.env.get("action_set"))
+    for name, their, my in zip(("game", "stage", "action set"), theirs, mine):
+        if their != my:
+            raise ValueError(f"--init-from {model_dir!r} is a policy for {name} {their!r}, not this run's {my!r}")
+    return base
 
 
 VALUE_FLAGS = (("--buffer-size", "buffer_size"), ("--no-dueling", "no_dueling"), ("--no-prioritized", "no_prioritized"))
@@ -376,6 +400,7 @@ def resumed_config(args):
                                                ("--stage", args.stage), ("--actions", args.actions),
                                                ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
                                                ("--precision", args.precision), ("--no-rnd", args.no_rnd),
+                                               ("--init-from", getattr(args, "init_from", None)),
                                                *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
              if value is not None]
     if given:
@@ -476,7 +501,7 @@ def train_one(args, after_save=None):
     from agent import precision
     from agent.config import learner_class
     from agent.evaluation import make_test
-    from agent.export import export
+    from agent.export import export, start_from
     from agent.loop import Loop, NonFiniteLoss
     from utilities.checkpoints import CheckpointMismatch
 
@@ -497,6 +522,15 @@ def train_one(args, after_save=None):
                                                 render=False, **cfg.env, **on_cpus(clear_episodes)))
         test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
+    if cfg.init_from and not (args.resume and folder.has_checkpoint()):
+        try:
+            start_from(algorithm, cfg)
+        except (OSError, ValueError) as err:
+            for opened in (env, *test_envs):
+                opened.close()
+            return fail("train", f"cannot start from {cfg.init_from['model']!r}: {err}".splitlines()[0])
+        print(f"starting from {cfg.init_from['model']} ({cfg.init_from['algo']}, "
+              f"{cfg.init_from['steps_trained']:,} steps of its own)")
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
                 test_every=test_every or 1, clear_every=opts["clear_every"], stop_at_clear=opts["stop_at_clear"],
                 stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save)
@@ -758,7 +792,7 @@ def play(args):
             return fail("play", err)
     import_tensorflow_quietly()
     import tensorflow as tf
-    from agent.export import read_card
+    from utilities.run_folder import read_card
 
     try:
         card = read_card(args.model_dir)

@@ -245,6 +245,9 @@ class RunConfig:
     # How the run goes besides what it learns (tests, stop rules, checkpoint cadence: agent/cli.py's
     # RUN_OPTIONS), kept from its start so that a plain --resume goes on as it began.
     options: dict = dataclasses.field(default_factory=dict)
+    # --init-from: the exported policy a new run's network starts from ({"model", "algo",
+    # "steps_trained"} of its card), or None for freshly initialised weights.
+    init_from: dict = None
 
     def validate(self):
         """Raise ValueError naming the first bad value and what is allowed."""
@@ -259,6 +262,10 @@ class RunConfig:
         if spec.rnd:
             _positive(self.params.rnd, "width")
         self.params.validate(self.num_envs)
+        if self.init_from is not None and (not isinstance(self.init_from, dict)
+                                           or set(self.init_from) != {"model", "algo", "steps_trained"}):
+            raise ValueError(f"init_from must be null or an object with model, algo and steps_trained, "
+                             f"got {self.init_from!r}")
         return self
 
     def to_json(self):

@@ -266,6 +266,12 @@ class DQN:
         """(tf.Module, keras.Model) that export writes: greedy action and Q values."""
         return GreedyPolicy(self.online, lambda out: {"q_values": out}), self.online
 
+    def start_from(self, weights):
+        """A new run's network from an exported one's weights (--init-from); the target net
+        starts equal to it, as at construction."""
+        self.online.set_weights(weights)
+        self.target.set_weights(weights)
+
     # --- learning -------------------------------------------------------------
 
     def sample(self, rng, beta):

@@ -12,6 +12,7 @@ import json
 import pathlib
 import shutil
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -47,8 +48,21 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
             "obs_shape": list(obs_shape), "steps_trained": int(state.step.numpy()),
             # Atari runs have no greedy tests unless asked: the best training score stands in.
             "best_test_score": _finite(state.best_test), "best_mean_return": _finite(state.best_return),
-            "env": cfg.env, "run_dir": str(folder.path), "checkpoint": checkpoint}
+            "env": cfg.env, "run_dir": str(folder.path), "checkpoint": checkpoint,
+            "init_from": cfg.init_from}
     return write_export(module, model, out_dir or folder.default_export(), card)
+
+
+def start_from(algorithm, cfg):
+    """--init-from: a new run's learner takes the exported network's weights (its optimiser, and
+    RND and the replay where it has them, start afresh). ValueError when the networks differ."""
+    base = cfg.init_from
+    model = keras.saving.load_model(pathlib.Path(base["model"]) / "policy.keras", compile=False)
+    _, own = algorithm.serving()
+    if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in own.weights]:
+        raise ValueError(f"its {base['algo']} network does not fit a {cfg.algo} network of this run "
+                         f"(other layers or shapes)")
+    algorithm.start_from(model.get_weights())
 
 
 def export_run(run_dir, out_dir=None):
@@ -72,11 +86,3 @@ def export_run(run_dir, out_dir=None):
 def _finite(variable):
     value = float(variable.numpy())
     return value if np.isfinite(value) else None
-
-
-def read_card(model_dir):
-    """The JSON card of an export; FileNotFoundError/ValueError if it is not one."""
-    model_dir = pathlib.Path(model_dir)
-    if not (model_dir / "saved_model.pb").is_file():
-        raise FileNotFoundError(f"{str(model_dir)!r} is not an exported policy (no saved_model.pb)")
-    return json.loads((model_dir / EXPORT_CARD).read_text())

@@ -11,6 +11,7 @@ An algorithm (agent/ppo.py is the first) offers:
   greedy(obs) -> actions                  for test episodes
   trackables() -> dict                    everything a checkpoint must hold
   serving() -> (tf.Module, keras.Model)   what export writes
+  start_from(weights)                     a new run's network from an export's (--init-from)
   warmup_steps, warm_up(obs), end_warm_up()   random-action steps before training (0: none)
 and, where it keeps state too big for a checkpoint (a replay memory):
   save_side(folder), load_side(folder)   written before each checkpoint (utilities.checkpoints)

@@ -139,6 +139,10 @@ class PPO:
         """(tf.Module, keras.Model) that export writes: greedy action, logits, value."""
         return GreedyPolicy(self.policy, lambda out: {"logits": out[0], "value": out[1][:, 0]}), self.policy
 
+    def start_from(self, weights):
+        """A new run's network from an exported one's weights (--init-from)."""
+        self.policy.set_weights(weights)
+
     # --- maths --------------------------------------------------------------
 
     def _anneal(self, fraction_done):

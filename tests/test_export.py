@@ -111,7 +111,8 @@ def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
     import keras
     import tensorflow as tf
 
-    from agent.export import read_card, write_export
+    from agent.export import write_export
+    from utilities.run_folder import read_card
 
     out = tmp_path / "policy"
     for folder, text in ((out, "the previous export"), (tmp_path / "policy.old", "left by a killed export")):
@@ -125,3 +126,55 @@ def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
     write_export(module, model, out, {"game": "cartpole"})
     assert read_card(out) == {"game": "cartpole"} and not (out / "note.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+
+
+@pytest.mark.slow
+def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_fit(tmp_path):
+    import keras
+    import tensorflow as tf
+    from agent import presets
+    from agent.config import RunConfig, learner_class
+    from agent.export import start_from
+
+    # 512 steps of ddqn: no gradient step yet (they start at min_replay 1,000), so a run that
+    # starts from the base exports the base's very weights.
+    assert run_cli("train", "--game", "cartpole", "--algo", "ddqn", "--steps", "1536", "--seed", "1",
+                   "--run-dir", "logs/base", "--no-progress", cwd=tmp_path).returncode == 0
+    base = tmp_path / "saved_model" / "base"
+    result = run_cli("train", "--game", "cartpole", "--algo", "ddqn", "--steps", "512", "--seed", "7",
+                     "--init-from", str(base), "--run-dir", "logs/next", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"starting from {base} (ddqn, 1,536 steps of its own)" in result.stdout
+    card = json.loads((tmp_path / "saved_model" / "next" / "policy.json").read_text())
+    assert card["init_from"] == {"model": str(base), "algo": "ddqn", "steps_trained": 1536}
+    assert card["steps_trained"] == 512
+    obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    q = {name: tf.saved_model.load(str(tmp_path / "saved_model" / name))(obs)["q_values"].numpy()
+         for name in ("base", "next")}
+    np.testing.assert_array_equal(q["next"], q["base"])
+
+    # In-process: every weight of a seed-7 learner (online and target net) becomes the base's.
+    cfg = RunConfig.from_preset(presets.preset("ddqn", "classic", "cartpole"), game="cartpole", algo="ddqn", seed=7)
+    cfg.init_from = {"model": str(base), "algo": "ddqn", "steps_trained": 1536}
+    learner = learner_class("ddqn")(cfg, (4,), "float32", 2)
+    expected = keras.saving.load_model(base / "policy.keras", compile=False).get_weights()
+    assert any(np.abs(a - b).max() > 1e-3 for a, b in zip(learner.online.get_weights(), expected))
+    start_from(learner, cfg)
+    for net in (learner.online, learner.target):
+        for got, want in zip(net.get_weights(), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+    # What does not fit is refused in one line, before anything is written.
+    new = ("--run-dir", "logs/refused", "--init-from")
+    refusals = [
+        (("--game", "mountaincar", *new, str(base)), "is a policy for game 'cartpole', not this run's 'mountaincar'"),
+        (("--game", "cartpole", "--algo", "ppo", *new, str(base)), "its ddqn network does not fit a ppo network"),
+        (("--game", "cartpole", *new, str(tmp_path / "nowhere")), "is not an exported policy"),
+        (("--resume", "logs/next", "--init-from", str(base)), "--resume takes no --init-from"),
+    ]
+    config = (tmp_path / "logs" / "next" / "config.json").read_text()
+    for flags, message in refusals:
+        refused = run_cli("train", *flags, "--no-progress", cwd=tmp_path)
+        assert one_line_error(refused, message), (flags, refused.stderr)
+        assert not (tmp_path / "logs" / "refused").exists()
+    assert (tmp_path / "logs" / "next" / "config.json").read_text() == config

@@ -9,12 +9,21 @@ logs/<run-name>/
 saved_model/<run-name>/     its export (agent.export): a SavedModel, policy.keras and the card
 """
 
+import json
 import os
 import pathlib
 import tempfile
 
 
 EXPORT_CARD = "policy.json"   # what marks a folder as an export (agent.export writes it)
+
+
+def read_card(model_dir):
+    """The JSON card of an export; FileNotFoundError/ValueError if it is not one."""
+    model_dir = pathlib.Path(model_dir)
+    if not (model_dir / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"{str(model_dir)!r} is not an exported policy (no saved_model.pb)")
+    return json.loads((model_dir / EXPORT_CARD).read_text())
 
 
 class RunFolder:
