@@ -19,6 +19,7 @@ import tensorflow as tf
 from agent.config import RunConfig, learner_class
 from agent.loop import LoopState, checkpoint_store
 from utilities.checkpoints import saved_meta
+from utilities.events import read_scalars
 from utilities.run_folder import EXPORT_CARD, RunFolder
 
 
@@ -50,7 +51,19 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
             "best_test_score": _finite(state.best_test), "best_mean_return": _finite(state.best_return),
             "env": cfg.env, "run_dir": str(folder.path), "checkpoint": checkpoint,
             "init_from": cfg.init_from}
+    if cfg.options.get("clear_episodes"):
+        # What a user of the policy wants to know (#12): how often it clears from random starts.
+        found = clear_rate_at(folder, card["steps_trained"])
+        card["clear_rate"] = found and {"rate": found[1], "episodes": cfg.options["clear_episodes"],
+                                        "at_step": found[0]}
     return write_export(module, model, out_dir or folder.default_export(), card)
+
+
+def clear_rate_at(folder, step):
+    """(step, rate) of the last random-start clear-rate test the run logged at or before `step`
+    (its latest checkpoint's), or None before the first."""
+    points = [(s, round(v, 4)) for s, v in read_scalars(folder.path).get("test/clear_rate", []) if s <= step]
+    return points[-1] if points else None
 
 
 def start_from(algorithm, cfg):

@@ -178,3 +178,19 @@ def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_
         assert one_line_error(refused, message), (flags, refused.stderr)
         assert not (tmp_path / "logs" / "refused").exists()
     assert (tmp_path / "logs" / "next" / "config.json").read_text() == config
+
+
+def test_the_card_takes_the_last_clear_rate_logged_up_to_the_checkpoint(tmp_path):
+    import tensorflow as tf
+    from agent.export import clear_rate_at
+    from utilities.run_folder import RunFolder
+
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for step, rate in ((100, 0.25), (200, 0.5), (300, 0.75)):
+            tf.summary.scalar("test/clear_rate", rate, step=step)
+            tf.summary.scalar("test/return", 10.0 * rate, step=step + 50)
+    writer.close()
+    folder = RunFolder(tmp_path)
+    assert clear_rate_at(folder, 99) is None
+    assert clear_rate_at(folder, 250) == (200, 0.5) and clear_rate_at(folder, 300) == (300, 0.75)

@@ -293,6 +293,7 @@ def test_mario_end_to_end_with_test_episodes_video_export_and_play(tmp_path):
     assert card["best_test_score"] == pytest.approx(max(v for _, v in scalars["test/return"]), abs=1e-3)
 
     assert scalars["test/clear_rate"][0][1] == 0.0   # 2 updates of training do not clear 1-1
+    assert card["clear_rate"] == {"rate": 0.0, "episodes": 2, "at_step": 1024}
 
     played = run_cli("play", str(tmp_path / "saved_model" / "m"), "--json", cwd=tmp_path)
     assert played.returncode == 0, played.stderr[-2000:]
