@@ -11,6 +11,7 @@ import math
 import os
 import pathlib
 import sys
+import zipfile
 
 
 class _Parser(argparse.ArgumentParser):
@@ -525,7 +526,7 @@ def train_one(args, after_save=None):
     if cfg.init_from and not (args.resume and folder.has_checkpoint()):
         try:
             start_from(algorithm, cfg)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:   # a damaged .keras too
             for opened in (env, *test_envs):
                 opened.close()
             return fail("train", f"cannot start from {cfg.init_from['model']!r}: {err}".splitlines()[0])

@@ -165,11 +165,15 @@ def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_
             np.testing.assert_array_equal(got, want)
 
     # What does not fit is refused in one line, before anything is written.
+    damaged = tmp_path / "damaged"
+    shutil.copytree(base, damaged)
+    (damaged / "policy.keras").write_bytes(b"junk")
     new = ("--run-dir", "logs/refused", "--init-from")
     refusals = [
         (("--game", "mountaincar", *new, str(base)), "is a policy for game 'cartpole', not this run's 'mountaincar'"),
         (("--game", "cartpole", "--algo", "ppo", *new, str(base)), "its ddqn network does not fit a ppo network"),
         (("--game", "cartpole", *new, str(tmp_path / "nowhere")), "is not an exported policy"),
+        (("--game", "cartpole", "--algo", "ddqn", *new, str(damaged)), f"cannot start from {str(damaged)!r}"),
         (("--resume", "logs/next", "--init-from", str(base)), "--resume takes no --init-from"),
     ]
     config = (tmp_path / "logs" / "next" / "config.json").read_text()
