@@ -263,12 +263,17 @@ def base_policy(model_dir, cfg):
     """--init-from: what a new run records of the export it starts from, once the export's card
     fits the run (ValueError naming the first mismatch); the network's shapes are checked when
     it is loaded (agent.export.start_from)."""
+    from agent.config import check_init_from
     from utilities.run_folder import read_card
 
     try:
         card = read_card(model_dir)
-        base = {"model": model_dir, "algo": card["algo"], "steps_trained": card["steps_trained"]}
+        # The steps behind the policy, its own base's included (an export of an --init-from run).
+        before = (card.get("init_from") or {}).get("steps_trained", 0)
+        base = {"model": str(pathlib.Path(model_dir).resolve()), "algo": card["algo"],
+                "steps_trained": card["steps_trained"] + before}
         theirs = (card["game"].lower(), card.get("stage"), card.get("action_set"))
+        check_init_from(base)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"--init-from {model_dir!r} cannot be read as an exported policy: {err}") from None
     mine = (cfg.game.lower(), cfg.env.get("stage"), cfg.env.get("action_set"))
@@ -525,6 +530,8 @@ def train_one(args, after_save=None):
     algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
     if cfg.init_from and not (args.resume and folder.has_checkpoint()):
         try:
+            if args.resume and base_policy(cfg.init_from["model"], cfg) != cfg.init_from:
+                raise ValueError("the export is no longer the one the run began from")
             start_from(algorithm, cfg)
         except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:   # a damaged .keras too
             for opened in (env, *test_envs):

@@ -262,10 +262,8 @@ class RunConfig:
         if spec.rnd:
             _positive(self.params.rnd, "width")
         self.params.validate(self.num_envs)
-        if self.init_from is not None and (not isinstance(self.init_from, dict)
-                                           or set(self.init_from) != {"model", "algo", "steps_trained"}):
-            raise ValueError(f"init_from must be null or an object with model, algo and steps_trained, "
-                             f"got {self.init_from!r}")
+        if self.init_from is not None:
+            check_init_from(self.init_from)
         return self
 
     def to_json(self):
@@ -292,6 +290,17 @@ class RunConfig:
         values["env"] = dict(values.get("env", {}))
         params = {k: v for k, v in preset.items() if k not in common}
         return cls(game=game, algo=algo, seed=seed, params=_params(algo, params), **values)
+
+
+def check_init_from(base):
+    """ValueError unless `base` is what --init-from records: model and algo names, and the
+    agent steps behind the policy."""
+    if (not isinstance(base, dict) or set(base) != {"model", "algo", "steps_trained"}
+            or not all(isinstance(base[k], str) for k in ("model", "algo"))
+            or not isinstance(base["steps_trained"], int) or isinstance(base["steps_trained"], bool)
+            or base["steps_trained"] < 0):
+        raise ValueError(f"init_from must be null or an object with model and algo (text) and steps_trained "
+                         f"(an integer >= 0), got {base!r}")
 
 
 def check_algo(algo):

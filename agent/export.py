@@ -51,11 +51,14 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
             "best_test_score": _finite(state.best_test), "best_mean_return": _finite(state.best_return),
             "env": cfg.env, "run_dir": str(folder.path), "checkpoint": checkpoint,
             "init_from": cfg.init_from}
-    if cfg.options.get("clear_episodes"):
-        # What a user of the policy wants to know (#12): how often it clears from random starts.
+    # What a user of a Mario policy wants to know (#12): how often it clears from random starts.
+    # `episodes` is the run's option now (a resume may have changed it since that test).
+    try:
         found = clear_rate_at(folder, card["steps_trained"])
-        card["clear_rate"] = found and {"rate": found[1], "episodes": cfg.options["clear_episodes"],
-                                        "at_step": found[0]}
+    except (tf.errors.OpError, OSError, ValueError):   # unreadable event files: no rate, still an export
+        found = None
+    if found:
+        card["clear_rate"] = {"rate": found[1], "episodes": cfg.options.get("clear_episodes"), "at_step": found[0]}
     return write_export(module, model, out_dir or folder.default_export(), card)
 
 

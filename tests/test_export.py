@@ -146,7 +146,7 @@ def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"starting from {base} (ddqn, 1,536 steps of its own)" in result.stdout
     card = json.loads((tmp_path / "saved_model" / "next" / "policy.json").read_text())
-    assert card["init_from"] == {"model": str(base), "algo": "ddqn", "steps_trained": 1536}
+    assert card["init_from"] == {"model": str(base.resolve()), "algo": "ddqn", "steps_trained": 1536}
     assert card["steps_trained"] == 512
     obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
     q = {name: tf.saved_model.load(str(tmp_path / "saved_model" / name))(obs)["q_values"].numpy()
@@ -165,6 +165,16 @@ def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_
             np.testing.assert_array_equal(got, want)
 
     # What does not fit is refused in one line, before anything is written.
+    # A chain: a run from `next`'s export counts the steps behind it, its own base's included.
+    chained = run_cli("train", "--game", "cartpole", "--algo", "ddqn", "--steps", "256", "--init-from",
+                      str(tmp_path / "saved_model" / "next"), "--run-dir", "logs/third", "--no-progress", cwd=tmp_path)
+    assert chained.returncode == 0, chained.stderr[-2000:]
+    third = json.loads((tmp_path / "saved_model" / "third" / "policy.json").read_text())
+    assert third["init_from"]["steps_trained"] == 1536 + 512
+    # A card whose steps are not a count is refused, not a traceback.
+    odd = tmp_path / "odd"
+    shutil.copytree(base, odd)
+    (odd / "policy.json").write_text(json.dumps({**card, "init_from": None, "steps_trained": "1536"}))
     damaged = tmp_path / "damaged"
     shutil.copytree(base, damaged)
     (damaged / "policy.keras").write_bytes(b"junk")
@@ -175,6 +185,7 @@ def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_
         (("--game", "cartpole", *new, str(tmp_path / "nowhere")), "is not an exported policy"),
         (("--game", "cartpole", "--algo", "ddqn", *new, str(damaged)), f"cannot start from {str(damaged)!r}"),
         (("--resume", "logs/next", "--init-from", str(base)), "--resume takes no --init-from"),
+        (("--game", "cartpole", "--algo", "ddqn", *new, str(odd)), "cannot be read as an exported policy"),
     ]
     config = (tmp_path / "logs" / "next" / "config.json").read_text()
     for flags, message in refusals:
