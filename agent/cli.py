@@ -538,7 +538,7 @@ def train_one(args, after_save=None):
                 opened.close()
             return fail("train", f"cannot start from {cfg.init_from['model']!r}: {err}".splitlines()[0])
         print(f"starting from {cfg.init_from['model']} ({cfg.init_from['algo']}, "
-              f"{cfg.init_from['steps_trained']:,} steps of its own)")
+              f"{cfg.init_from['steps_trained']:,} agent steps behind it)")
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
                 test_every=test_every or 1, clear_every=opts["clear_every"], stop_at_clear=opts["stop_at_clear"],
                 stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save)

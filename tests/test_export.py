@@ -144,7 +144,7 @@ def test_a_new_run_starts_from_an_exported_policy_and_refuses_one_that_does_not_
     result = run_cli("train", "--game", "cartpole", "--algo", "ddqn", "--steps", "512", "--seed", "7",
                      "--init-from", str(base), "--run-dir", "logs/next", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"starting from {base} (ddqn, 1,536 steps of its own)" in result.stdout
+    assert f"starting from {base} (ddqn, 1,536 agent steps behind it)" in result.stdout
     card = json.loads((tmp_path / "saved_model" / "next" / "policy.json").read_text())
     assert card["init_from"] == {"model": str(base.resolve()), "algo": "ddqn", "steps_trained": 1536}
     assert card["steps_trained"] == 512
