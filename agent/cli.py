@@ -82,6 +82,17 @@ def seed_list(value):
     return seeds
 
 
+def positive(text):
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def finite(text):
     """An argparse type: a finite number."""
     try:
@@ -139,6 +150,13 @@ def build_parser():
     train.add_argument("--stop-at-clear-rate", type=or_off(share), metavar="R",
                        help="mario: stop once a test's clear rate over its --clear-episodes random-start "
                             "episodes reaches R (0 < R <= 1; off: no such stop)")
+    train.add_argument("--learning-rate", type=positive, metavar="LR",
+                       help="the optimiser's learning rate (default: the preset's), e.g. lower to fine-tune "
+                            "an --init-from policy")
+    policy = ", ".join(a for a in ALGORITHMS if not value_based(a))
+    train.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"{policy}: decay the learning rate and clip range linearly to 0 at --steps "
+                            f"(default: the preset's)")
     value = ", ".join(a for a in ALGORITHMS if value_based(a))
     train.add_argument("--buffer-size", type=positive_int, metavar="N",
                        help=f"{value}: replay capacity in transitions (default: the preset's)")
@@ -231,7 +249,7 @@ def new_config(args):
                                     seed=1 if args.seed is None else args.seed, total_steps=args.steps,
                                     num_envs=args.num_envs)
         cfg.env.update(env_settings)
-        apply_value_flags(args, cfg)
+        apply_param_flags(args, cfg)
         if args.no_rnd:
             cfg = without_rnd(cfg)
         if args.init_from:
@@ -284,16 +302,27 @@ def base_policy(model_dir, cfg):
 
 
 VALUE_FLAGS = (("--buffer-size", "buffer_size"), ("--no-dueling", "no_dueling"), ("--no-prioritized", "no_prioritized"))
+# Flags onto a new run's params: (flag, argparse name, params field).
+PARAM_FLAGS = (("--learning-rate", "learning_rate", "learning_rate"), ("--anneal", "anneal", "anneal"))
 
 
-def apply_value_flags(args, cfg):
-    """--buffer-size, --no-dueling, --no-prioritized onto a value-based algorithm's params."""
+def apply_param_flags(args, cfg):
+    """--learning-rate, --anneal (policy-gradient family) and --buffer-size, --no-dueling,
+    --no-prioritized (value-based) onto the preset's params."""
     from agent.config import ALGORITHMS, value_based
 
     given = [flag for flag, name in VALUE_FLAGS if getattr(args, name, None) is not None]
     if given and not value_based(cfg.algo):
         allowed = ", ".join(a for a in ALGORITHMS if value_based(a))
         raise ValueError(f"{given[0]} is for the value-based algorithms ({allowed}), not {cfg.algo!r}")
+    for flag, name, field in PARAM_FLAGS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not hasattr(cfg.params, field):
+            allowed = ", ".join(a for a in ALGORITHMS if hasattr(ALGORITHMS[a].config, field))
+            raise ValueError(f"{flag} is for {allowed}, not {cfg.algo!r}")
+        setattr(cfg.params, field, value)
     if getattr(args, "buffer_size", None) is not None:
         cfg.params.buffer_size = args.buffer_size
     if getattr(args, "no_dueling", None):
@@ -407,11 +436,13 @@ def resumed_config(args):
                                                ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
                                                ("--precision", args.precision), ("--no-rnd", args.no_rnd),
                                                ("--init-from", getattr(args, "init_from", None)),
-                                               *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS))
+                                               *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS),
+                                               *((flag, getattr(args, name, None)) for flag, name, _ in PARAM_FLAGS))
              if value is not None]
     if given:
         flag, value = given[0]
-        shown = "" if value is True else f" {value!r}"
+        flag = flag if value is not False else "--no-" + flag[2:]    # --no-anneal
+        shown = "" if isinstance(value, bool) else f" {value!r}"
         raise UsageError(f"--resume takes no {flag}{shown}: a run keeps the config it began with; "
                          f"only --steps may be raised")
     folder = RunFolder(args.resume)
@@ -507,7 +538,7 @@ def train_one(args, after_save=None):
     from agent import precision
     from agent.config import learner_class
     from agent.evaluation import make_test
-    from agent.export import export, start_from
+    from agent.export import best_clear_rate, best_keeper, export, start_from
     from agent.loop import Loop, NonFiniteLoss
     from utilities.checkpoints import CheckpointMismatch
 
@@ -541,7 +572,9 @@ def train_one(args, after_save=None):
               f"{cfg.init_from['steps_trained']:,} agent steps behind it)")
     loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
                 test_every=test_every or 1, clear_every=opts["clear_every"], stop_at_clear=opts["stop_at_clear"],
-                stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save)
+                stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save,
+                after_clear_rate=best_keeper(cfg, algorithm, folder, env.single_action_space.n, space.shape)
+                if test_every and clear_episodes else None)
     try:
         if args.resume and folder.has_checkpoint():
             try:
@@ -582,6 +615,10 @@ def train_one(args, after_save=None):
     out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,
                  space.shape, opts["export_dir"])
     print(f"policy exported to {out}")
+    best = best_clear_rate(folder)
+    if best:
+        print(f"best clear rate {best['rate']:g} (random-start test at step {best.get('at_step')}), "
+              f"its policy: {folder.best_policy}")
     return 0
 
 

@@ -20,7 +20,7 @@ from agent.config import RunConfig, learner_class
 from agent.loop import LoopState, checkpoint_store
 from utilities.checkpoints import saved_meta
 from utilities.events import read_scalars
-from utilities.run_folder import EXPORT_CARD, RunFolder
+from utilities.run_folder import EXPORT_CARD, RunFolder, read_card
 
 
 def write_export(module, model, out_dir, card):
@@ -41,8 +41,9 @@ def write_export(module, model, out_dir, card):
     return out_dir
 
 
-def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, out_dir=None):
-    """Export a run's policy as it stands (default: saved_model/<run-name>)."""
+def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, out_dir=None, clear_rate=None):
+    """Export a run's policy as it stands (default: saved_model/<run-name>). clear_rate: the
+    card's {rate, episodes, at_step} when the caller has just measured it (else looked up)."""
     module, model = algorithm.serving()
     card = {"game": cfg.game, "stage": cfg.env.get("stage"), "algo": cfg.algo, "seed": cfg.seed,
             "action_set": cfg.env.get("action_set"), "num_actions": int(num_actions),
@@ -53,13 +54,43 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
             "init_from": cfg.init_from}
     # What a user of a Mario policy wants to know (#12): how often it clears from random starts.
     # `episodes` is the run's option now (a resume may have changed it since that test).
-    try:
-        found = clear_rate_at(folder, card["steps_trained"])
-    except (tf.errors.OpError, OSError, ValueError):   # unreadable event files: no rate, still an export
-        found = None
-    if found:
-        card["clear_rate"] = {"rate": found[1], "episodes": cfg.options.get("clear_episodes"), "at_step": found[0]}
+    if clear_rate is None:
+        try:
+            found = clear_rate_at(folder, card["steps_trained"])
+        except (tf.errors.OpError, OSError, ValueError):   # unreadable event files: no rate, still an export
+            found = None
+        if found:
+            clear_rate = {"rate": found[1], "episodes": cfg.options.get("clear_episodes"), "at_step": found[0]}
+    if clear_rate:
+        card["clear_rate"] = clear_rate
     return write_export(module, model, out_dir or folder.default_export(), card)
+
+
+def best_keeper(cfg, algorithm, folder, num_actions, obs_shape):
+    """The loop's after_clear_rate for a run with random-start tests: a test whose clear rate
+    beats every earlier one of the run exports the policy to the run's best_policy/ (the
+    clear rate swings between tests, 0.35-0.75 within 400k steps on 1-1, and a checkpoint
+    is kept only for the last three). The best so far lives in that export's card alone,
+    so a resume goes on comparing against it."""
+    def keep(rate, state):
+        best = best_clear_rate(folder)
+        if best and not rate > best["rate"]:
+            return None
+        rate_card = {"rate": round(float(rate), 4), "episodes": cfg.options.get("clear_episodes"),
+                     "at_step": int(state.step.numpy())}
+        return export(cfg, algorithm, state, folder, None, num_actions, obs_shape, folder.best_policy, rate_card)
+
+    return keep
+
+
+def best_clear_rate(folder):
+    """The clear-rate record {rate, episodes, at_step} of the run's best_policy/, or None where
+    there is none (or it cannot be read: the next test's policy replaces it)."""
+    try:
+        best = read_card(folder.best_policy)["clear_rate"]
+        return best if isinstance(best.get("rate"), (int, float)) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def clear_rate_at(folder, step):

@@ -112,14 +112,16 @@ def checkpoint_store(folder, cfg, algorithm, state, obs_shape, obs_dtype, num_ac
 class Loop:
     def __init__(self, cfg, algorithm, env, folder, checkpoint_every=50, keep_checkpoints=3,
                  test=None, test_every=10, clear_every=None, stop_at_clear=False, stop_at_clear_rate=None,
-                 after_save=None):
+                 after_save=None, after_clear_rate=None):
         """folder: utilities.run_folder.RunFolder. test: an optional callable
         (greedy act, rate) -> result dict (agent.evaluation.make_test), run every
         `test_every` updates, with rate=True (the clear rate over its random-start episodes
         too) every `clear_every` updates (a multiple of test_every; None: at every test);
         the best episode is kept as a video. stop_at_clear_rate=R: stop once a test's clear
         rate reaches R. after_save: an optional callable (checkpoint path, LoopState) run
-        after each checkpoint (a sweep reports the checkpoint to Ray Tune there)."""
+        after each checkpoint (a sweep reports the checkpoint to Ray Tune there).
+        after_clear_rate: an optional callable (rate, LoopState) run after each clear-rate test
+        (the CLI keeps the best policy there: agent.export.best_keeper)."""
         self.cfg, self.algorithm, self.env, self.folder = cfg, algorithm, env, folder
         self.state = LoopState()
         space = env.single_observation_space
@@ -129,7 +131,7 @@ class Loop:
         self.test, self.test_every, self.stop_at_clear = test, test_every, stop_at_clear
         self.clear_every = clear_every
         self.stop_at_clear_rate = stop_at_clear_rate
-        self.after_save = after_save
+        self.after_save, self.after_clear_rate = after_save, after_clear_rate
         self.writer = None
 
     def restore(self):
@@ -179,6 +181,8 @@ class Loop:
             write_mp4(result["frames"], self.folder.best_video)
             gif = gif_bytes(result["frames"])
             self.writer.animation("test/best_episode", gif, *gif_size(gif), step)
+        if "clear_rate" in result and self.after_clear_rate is not None:
+            self.after_clear_rate(result["clear_rate"], self.state)
         return {f"test_{k}": float(v) for k, v in result.items() if k != "frames"}
 
     def train(self, progress=True, max_updates=None, give_up=None):

@@ -53,6 +53,9 @@ from utilities.run_folder import RunFolder
     (["--game", "cartpole", "--buffer-size", "1000"], "--buffer-size is for the value-based algorithms"),
     (["--algo", "ppo-rnd", "--no-prioritized"], "--no-prioritized is for the value-based algorithms"),
     (["--algo", "ddqn", "--game", "cartpole", "--no-rnd"], "--no-rnd is for the algorithms with RND"),
+    (["--learning-rate", "0"], "--learning-rate: must be a finite number > 0, got '0'"),
+    (["--learning-rate", "inf"], "--learning-rate: must be a finite number > 0, got 'inf'"),
+    (["--algo", "ddqn", "--game", "cartpole", "--anneal"], "--anneal is for ppo, ppo-rnd, ptr-ppo, not 'ddqn'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, bad):
     result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
@@ -291,6 +294,28 @@ def test_no_rnd_runs_the_rnd_preset_without_rnd():
     ppo = without_rnd(RunConfig.from_preset(presets.preset("ppo-rnd", "atari", "freeway"), game="freeway",
                                             algo="ppo-rnd")).validate()
     assert (ppo.algo, ppo.params.rnd, ppo.params.learning_rate) == ("ppo", None, 2.5e-4)
+
+
+def test_learning_rate_and_anneal_replace_the_presets_for_a_new_run_only(tmp_path):
+    from agent import presets
+    from agent.cli import build_parser, new_config
+
+    def params(*flags):
+        args = build_parser().parse_args(["train", *flags, "--run-dir", str(tmp_path / "run")])
+        return new_config(args)[0].params
+
+    mario = params("--game", "mario")
+    assert (mario.learning_rate, mario.anneal, mario.clip_range) == (1e-4, False, 0.2)
+    tuned = params("--game", "mario", "--learning-rate", "3e-5", "--anneal")
+    assert (tuned.learning_rate, tuned.anneal, tuned.clip_range) == (3e-5, True, 0.2)
+    assert params("--game", "freeway", "--no-anneal").anneal is False
+    assert params("--algo", "ddqn", "--game", "cartpole", "--learning-rate", "5e-4").learning_rate == 5e-4
+    cfg = RunConfig.from_preset(presets.preset("ppo", "classic"), game="cartpole", algo="ppo")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(cfg.to_json())
+    for flag in (["--learning-rate", "1e-5"], ["--no-anneal"]):
+        result = run_cli("train", "--resume", str(tmp_path / "old"), *flag, cwd=tmp_path)
+        assert one_line_error(result, f"--resume takes no {flag[0]}"), result.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -209,3 +209,51 @@ def test_the_card_takes_the_last_clear_rate_logged_up_to_the_checkpoint(tmp_path
     folder = RunFolder(tmp_path)
     assert clear_rate_at(folder, 99) is None
     assert clear_rate_at(folder, 250) == (200, 0.5) and clear_rate_at(folder, 300) == (300, 0.75)
+
+
+def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
+    """best_keeper: the policy of the test with the highest clear rate (the first of equals)
+    goes to best_policy/ with that rate on its card; a resumed loop compares against the card."""
+    import keras
+    from agent.export import best_keeper
+    from tests.conftest import make_loop
+    from utilities.run_folder import read_card
+
+    def run(rates, steps):
+        loop = make_loop(tmp_path / "run", algo="ppo", steps=steps, checkpoint_every=1)
+        if loop.folder.has_checkpoint():
+            loop.restore()
+        space = loop.env.single_observation_space
+        loop.after_clear_rate = best_keeper(loop.cfg, loop.algorithm, loop.folder, loop.env.single_action_space.n,
+                                            space.shape)
+        loop.test_every, rates, seen = 1, iter(rates), []
+
+        def test(act, rate):
+            seen.append((next(rates), int(loop.state.step.numpy()),
+                         [w.copy() for w in loop.algorithm.serving()[1].get_weights()]))
+            return {"return": 0.0, "frames": [], "clear_rate": seen[-1][0]}
+        loop.test = test
+        loop.train(progress=False)
+        loop.close()
+        return seen
+
+    best = tmp_path / "run" / "best_policy"
+    # One test per update (Deep Sea's PPO preset: 8 envs x 42 steps).
+    per = 336
+    seen = run([0.25, 0.5, 0.25, 0.5, 0.0], 5 * per)
+    card = read_card(best)
+    assert card["clear_rate"] == {"rate": 0.5, "episodes": None, "at_step": 2 * per} and card["checkpoint"] is None
+    assert card["steps_trained"] == seen[1][1] == 2 * per
+    kept = keras.saving.load_model(best / "policy.keras", compile=False).get_weights()
+    for got, want in zip(kept, seen[1][2]):
+        np.testing.assert_array_equal(got, want)
+    assert any((w != l).any() for w, l in zip(seen[1][2], seen[-1][2]))    # it trained on after the best
+    # Resumed: 0.5 again does not replace it; 0.75 does.
+    when = (best / "policy.json").stat().st_mtime_ns
+    run([0.5], 6 * per)
+    assert (best / "policy.json").stat().st_mtime_ns == when
+    seen = run([0.75], 7 * per)
+    assert read_card(best)["clear_rate"] == {"rate": 0.75, "episodes": None, "at_step": 7 * per}
+    kept = keras.saving.load_model(best / "policy.keras", compile=False).get_weights()
+    for got, want in zip(kept, seen[0][2]):
+        np.testing.assert_array_equal(got, want)

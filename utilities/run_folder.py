@@ -5,6 +5,7 @@ logs/<run-name>/
   events.out.tfevents.*     TensorBoard summaries
   checkpoints/              ckpt-N.* and the `checkpoint` state file (utilities.checkpoints)
   best_test_episode.mp4     the best greedy test episode so far
+  best_policy/              the export of the best random-start clear rate so far (agent.export.best_keeper)
   sweep_trial.log           in a sweep (agent/distributed.py): one line per start of the trial
 saved_model/<run-name>/     its export (agent.export): a SavedModel, policy.keras and the card
 """
@@ -47,6 +48,10 @@ class RunFolder:
         return self.path / "best_test_episode.mp4"
 
     @property
+    def best_policy(self):
+        return self.path / "best_policy"
+
+    @property
     def trial_log(self):
         return self.path / "sweep_trial.log"
 
@@ -60,9 +65,10 @@ class RunFolder:
         """What the folder holds that no run writes (a new run must not mix with it)."""
         # error.txt, error.pkl: what Tune records of a sweep trial's failure in its folder.
         own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name,
-               "error.txt", "error.pkl"}
-        # The temporary files of a killed write (write_atomic's, write_mp4's) are the run's own too.
-        return [p for p in self.path.iterdir() if p.name.replace(".tmp", "") not in own
+               self.best_policy.name, "error.txt", "error.pkl"}
+        # The temporary files of a killed write (write_atomic's, write_mp4's, an export's .tmp
+        # and .old) are the run's own too.
+        return [p for p in self.path.iterdir() if p.name.replace(".tmp", "").replace(".old", "") not in own
                 and not p.name.startswith("events.out.")] if self.path.is_dir() else []
 
     def has_checkpoint(self):
