@@ -11,6 +11,7 @@ What is written comes from the algorithm (`serving()`); this module only writes 
 import json
 import pathlib
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -27,18 +28,27 @@ def write_export(module, model, out_dir, card):
     """Write the export to out_dir atomically: built beside it, then swapped in."""
     out_dir = pathlib.Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover_export(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
     model.save(tmp / "policy.keras")
     (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
     old = out_dir.with_name(out_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)     # left by an export killed before its end
     if out_dir.exists():
         out_dir.rename(old)
     tmp.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
+
+def recover_export(out_dir):
+    """An export killed between its two renames left the previous export as <out_dir>.old
+    and no <out_dir>: put the previous one back (any other .old is a finished one's)."""
+    old = out_dir.with_name(out_dir.name + ".old")
+    if old.exists() and not out_dir.exists():
+        old.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, out_dir=None, clear_rate=None):
@@ -68,17 +78,25 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
 
 def best_keeper(cfg, algorithm, folder, num_actions, obs_shape):
     """The loop's after_clear_rate for a run with random-start tests: a test whose clear rate
-    beats every earlier one of the run exports the policy to the run's best_policy/ (the
-    clear rate swings between tests, 0.35-0.75 within 400k steps on 1-1, and a checkpoint
-    is kept only for the last three). The best so far lives in that export's card alone,
-    so a resume goes on comparing against it."""
+    beats every earlier one of the run over as many episodes exports the policy to the run's
+    best_policy/ (the clear rate swings between tests, 0.35-0.75 within 400k steps on 1-1,
+    and a checkpoint is kept only for the last three). The best so far lives in that
+    export's card alone, so a resume goes on comparing against it. A failed export (a full
+    disk) is a warning: the run goes on."""
     def keep(rate, state):
-        best = best_clear_rate(folder)
-        if best and not rate > best["rate"]:
+        rate, episodes = round(float(rate), 4), cfg.options.get("clear_episodes")
+        try:
+            recover_export(folder.best_policy)
+            best = best_clear_rate(folder)
+            if best and best.get("episodes") == episodes and not rate > best["rate"]:
+                return None
+            return export(cfg, algorithm, state, folder, None, num_actions, obs_shape, folder.best_policy,
+                          {"rate": rate, "episodes": episodes, "at_step": int(state.step.numpy())})
+        except (OSError, tf.errors.OpError, ValueError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"warning: the policy of clear rate {rate:g} was not kept in {folder.best_policy}: {reason}",
+                  file=sys.stderr)
             return None
-        rate_card = {"rate": round(float(rate), 4), "episodes": cfg.options.get("clear_episodes"),
-                     "at_step": int(state.step.numpy())}
-        return export(cfg, algorithm, state, folder, None, num_actions, obs_shape, folder.best_policy, rate_card)
 
     return keep
 

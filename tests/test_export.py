@@ -91,7 +91,8 @@ def test_an_export_never_replaces_a_folder_that_holds_the_run_or_other_files(tmp
     (tmp_path / "keep" / "notes.txt").write_text("mine")
     before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
     for out, message in [("old", "holds the run folder"), (".", "holds the run folder"),
-                         ("keep", "holds something other than an export")]:
+                         ("keep", "holds something other than an export"),
+                         ("old/best_policy", "is the run's best_policy, which the run keeps itself")]:
         result = run_cli("export", "old", "--out", out, cwd=tmp_path)
         assert one_line_error(result, message), (out, result.stderr)
     assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
@@ -212,17 +213,19 @@ def test_the_card_takes_the_last_clear_rate_logged_up_to_the_checkpoint(tmp_path
 
 
 def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
-    """best_keeper: the policy of the test with the highest clear rate (the first of equals)
-    goes to best_policy/ with that rate on its card; a resumed loop compares against the card."""
+    """best_keeper: the policy of the test with the highest clear rate (the first of equals,
+    4 decimals as the card keeps them) goes to best_policy/ with that rate on its card; a
+    resumed loop compares against the card, unless its tests have another episode count."""
     import keras
     from agent.export import best_keeper
     from tests.conftest import make_loop
     from utilities.run_folder import read_card
 
-    def run(rates, steps):
+    def run(rates, steps, episodes=None):
         loop = make_loop(tmp_path / "run", algo="ppo", steps=steps, checkpoint_every=1)
         if loop.folder.has_checkpoint():
             loop.restore()
+        loop.cfg.options["clear_episodes"] = episodes
         space = loop.env.single_observation_space
         loop.after_clear_rate = best_keeper(loop.cfg, loop.algorithm, loop.folder, loop.env.single_action_space.n,
                                             space.shape)
@@ -237,23 +240,29 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
         loop.close()
         return seen
 
+    def kept_weights():
+        return keras.saving.load_model(best / "policy.keras", compile=False).get_weights()
+
     best = tmp_path / "run" / "best_policy"
     # One test per update (Deep Sea's PPO preset: 8 envs x 42 steps).
     per = 336
-    seen = run([0.25, 0.5, 0.25, 0.5, 0.0], 5 * per)
+    seen = run([0.25, 1 / 3, 0.25, 1 / 3, 0.0], 5 * per)
     card = read_card(best)
-    assert card["clear_rate"] == {"rate": 0.5, "episodes": None, "at_step": 2 * per} and card["checkpoint"] is None
+    assert card["clear_rate"] == {"rate": 0.3333, "episodes": None, "at_step": 2 * per} and card["checkpoint"] is None
     assert card["steps_trained"] == seen[1][1] == 2 * per
-    kept = keras.saving.load_model(best / "policy.keras", compile=False).get_weights()
-    for got, want in zip(kept, seen[1][2]):
+    for got, want in zip(kept_weights(), seen[1][2]):
         np.testing.assert_array_equal(got, want)
     assert any((w != l).any() for w, l in zip(seen[1][2], seen[-1][2]))    # it trained on after the best
-    # Resumed: 0.5 again does not replace it; 0.75 does.
+    # Resumed after a kill between the export's two renames (the best is left as .old):
+    # it is put back, and 0.3333 again does not replace it; 0.75 does.
     when = (best / "policy.json").stat().st_mtime_ns
-    run([0.5], 6 * per)
-    assert (best / "policy.json").stat().st_mtime_ns == when
+    best.rename(tmp_path / "run" / "best_policy.old")
+    run([1 / 3], 6 * per)
+    assert (best / "policy.json").stat().st_mtime_ns == when and not (tmp_path / "run" / "best_policy.old").exists()
     seen = run([0.75], 7 * per)
     assert read_card(best)["clear_rate"] == {"rate": 0.75, "episodes": None, "at_step": 7 * per}
-    kept = keras.saving.load_model(best / "policy.keras", compile=False).get_weights()
-    for got, want in zip(kept, seen[0][2]):
+    for got, want in zip(kept_weights(), seen[0][2]):
         np.testing.assert_array_equal(got, want)
+    # Tests over another number of episodes start a new best (0.75 of 4 is not 0.75 of 20).
+    run([0.5], 8 * per, episodes=20)
+    assert read_card(best)["clear_rate"] == {"rate": 0.5, "episodes": 20, "at_step": 8 * per}

@@ -65,10 +65,10 @@ class RunFolder:
         """What the folder holds that no run writes (a new run must not mix with it)."""
         # error.txt, error.pkl: what Tune records of a sweep trial's failure in its folder.
         own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name,
-               self.best_policy.name, "error.txt", "error.pkl"}
+               self.best_policy.name, self.best_policy.name + ".old", "error.txt", "error.pkl"}
         # The temporary files of a killed write (write_atomic's, write_mp4's, an export's .tmp
         # and .old) are the run's own too.
-        return [p for p in self.path.iterdir() if p.name.replace(".tmp", "").replace(".old", "") not in own
+        return [p for p in self.path.iterdir() if p.name.replace(".tmp", "") not in own
                 and not p.name.startswith("events.out.")] if self.path.is_dir() else []
 
     def has_checkpoint(self):
@@ -118,6 +118,9 @@ def check_export_folder(path, run_dir):
     if path == run or path in run.parents:
         raise ValueError(f"export folder {str(path)!r} holds the run folder {str(run)!r}: an export replaces "
                          f"its folder whole; choose another")
+    if path == RunFolder(run).best_policy.absolute():
+        raise ValueError(f"export folder {str(path)!r} is the run's best_policy, which the run keeps itself: "
+                         f"choose another")
     if path.is_file() or (path.is_dir() and any(path.iterdir()) and not (path / EXPORT_CARD).is_file()):
         raise ValueError(f"export folder {str(path)!r} holds something other than an export: an export replaces "
                          f"its folder whole; choose a new folder, an empty one or an earlier export")
