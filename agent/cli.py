@@ -105,7 +105,7 @@ def finite(text):
 
 
 def build_parser():
-    from agent.config import ALGORITHMS, value_based
+    from agent.config import ALGORITHMS
 
     parser = _Parser(prog="python -m agent", description="Train agents on Atari (EnvPool) and Super Mario Bros.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -153,11 +153,10 @@ def build_parser():
     train.add_argument("--learning-rate", type=positive, metavar="LR",
                        help="the optimiser's learning rate (default: the preset's), e.g. lower to fine-tune "
                             "an --init-from policy")
-    policy = ", ".join(a for a in ALGORITHMS if not value_based(a))
     train.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=None,
-                       help=f"{policy}: decay the learning rate and clip range linearly to 0 at --steps "
+                       help=f"{algorithms_with('anneal')}: decay the learning rate and clip range linearly to 0 at --steps "
                             f"(default: the preset's)")
-    value = ", ".join(a for a in ALGORITHMS if value_based(a))
+    value = algorithms_with("buffer_size")
     train.add_argument("--buffer-size", type=positive_int, metavar="N",
                        help=f"{value}: replay capacity in transitions (default: the preset's)")
     train.add_argument("--no-dueling", action="store_true", default=None,
@@ -301,34 +300,29 @@ def base_policy(model_dir, cfg):
     return base
 
 
-VALUE_FLAGS = (("--buffer-size", "buffer_size"), ("--no-dueling", "no_dueling"), ("--no-prioritized", "no_prioritized"))
-# Flags onto a new run's params: (flag, argparse name, params field).
-PARAM_FLAGS = (("--learning-rate", "learning_rate", "learning_rate"), ("--anneal", "anneal", "anneal"))
+# Flags onto a new run's params (a run keeps its params: --resume takes none of them):
+# (flag, argparse name, params field, the value a switch sets or None for the flag's own).
+PARAM_FLAGS = (("--learning-rate", "learning_rate", "learning_rate", None), ("--anneal", "anneal", "anneal", None),
+               ("--buffer-size", "buffer_size", "buffer_size", None), ("--no-dueling", "no_dueling", "dueling", False),
+               ("--no-prioritized", "no_prioritized", "prioritized", False))
+
+
+def algorithms_with(field):
+    """The algorithms whose params have `field`: the ones a flag onto it is for."""
+    from agent.config import ALGORITHMS
+
+    return ", ".join(name for name, spec in ALGORITHMS.items() if hasattr(spec.config, field))
 
 
 def apply_param_flags(args, cfg):
-    """--learning-rate, --anneal (policy-gradient family) and --buffer-size, --no-dueling,
-    --no-prioritized (value-based) onto the preset's params."""
-    from agent.config import ALGORITHMS, value_based
-
-    given = [flag for flag, name in VALUE_FLAGS if getattr(args, name, None) is not None]
-    if given and not value_based(cfg.algo):
-        allowed = ", ".join(a for a in ALGORITHMS if value_based(a))
-        raise ValueError(f"{given[0]} is for the value-based algorithms ({allowed}), not {cfg.algo!r}")
-    for flag, name, field in PARAM_FLAGS:
+    """The PARAM_FLAGS given onto the preset's params; ValueError for a flag the algorithm has no field for."""
+    for flag, name, field, switch in PARAM_FLAGS:
         value = getattr(args, name, None)
         if value is None:
             continue
         if not hasattr(cfg.params, field):
-            allowed = ", ".join(a for a in ALGORITHMS if hasattr(ALGORITHMS[a].config, field))
-            raise ValueError(f"{flag} is for {allowed}, not {cfg.algo!r}")
-        setattr(cfg.params, field, value)
-    if getattr(args, "buffer_size", None) is not None:
-        cfg.params.buffer_size = args.buffer_size
-    if getattr(args, "no_dueling", None):
-        cfg.params.dueling = False
-    if getattr(args, "no_prioritized", None):
-        cfg.params.prioritized = False
+            raise ValueError(f"{flag} is for {algorithms_with(field)}, not {cfg.algo!r}")
+        setattr(cfg.params, field, value if switch is None else switch)
 
 
 def without_rnd(cfg):
@@ -436,12 +430,11 @@ def resumed_config(args):
                                                ("--num-envs", args.num_envs), ("--run-dir", args.run_dir),
                                                ("--precision", args.precision), ("--no-rnd", args.no_rnd),
                                                ("--init-from", getattr(args, "init_from", None)),
-                                               *((flag, getattr(args, name, None)) for flag, name in VALUE_FLAGS),
-                                               *((flag, getattr(args, name, None)) for flag, name, _ in PARAM_FLAGS))
+                                               *((flag, getattr(args, name, None)) for flag, name, _, _ in PARAM_FLAGS))
              if value is not None]
     if given:
         flag, value = given[0]
-        flag = flag if value is not False else "--no-" + flag[2:]    # --no-anneal
+        flag = flag if value is not False else "--no-" + flag[2:]    # what was typed: --no-anneal
         shown = "" if isinstance(value, bool) else f" {value!r}"
         raise UsageError(f"--resume takes no {flag}{shown}: a run keeps the config it began with; "
                          f"only --steps may be raised")
@@ -617,7 +610,7 @@ def train_one(args, after_save=None):
     print(f"policy exported to {out}")
     best = best_clear_rate(folder)
     if best:
-        print(f"best clear rate {best['rate']:g} (random-start test at step {best.get('at_step')}), "
+        print(f"best clear rate {best['rate']:g} (random-start test at step {best['at_step']:,}), "
               f"its policy: {folder.best_policy}")
     return 0
 

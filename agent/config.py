@@ -220,11 +220,6 @@ ALGORITHMS = {
 }
 
 
-def value_based(algo):
-    """Does `algo` learn from a replay memory (takes --buffer-size, --no-dueling...)?"""
-    return algo in ALGORITHMS and ALGORITHMS[algo].config is DQNConfig
-
-
 def learner_class(algo):
     import importlib
 

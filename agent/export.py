@@ -21,7 +21,7 @@ from agent.config import RunConfig, learner_class
 from agent.loop import LoopState, checkpoint_store
 from utilities.checkpoints import saved_meta
 from utilities.events import read_scalars
-from utilities.run_folder import EXPORT_CARD, RunFolder, read_card
+from utilities.run_folder import EXPORT_CARD, EXPORT_OLD, EXPORT_TMP, RunFolder, read_card
 
 
 def write_export(module, model, out_dir, card):
@@ -29,12 +29,12 @@ def write_export(module, model, out_dir, card):
     out_dir = pathlib.Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_export(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp = out_dir.with_name(out_dir.name + EXPORT_TMP)
     shutil.rmtree(tmp, ignore_errors=True)
     tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
     model.save(tmp / "policy.keras")
     (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
-    old = out_dir.with_name(out_dir.name + ".old")
+    old = out_dir.with_name(out_dir.name + EXPORT_OLD)
     if out_dir.exists():
         out_dir.rename(old)
     tmp.rename(out_dir)
@@ -43,9 +43,9 @@ def write_export(module, model, out_dir, card):
 
 
 def recover_export(out_dir):
-    """An export killed between its two renames left the previous export as <out_dir>.old
-    and no <out_dir>: put the previous one back (any other .old is a finished one's)."""
-    old = out_dir.with_name(out_dir.name + ".old")
+    """An export killed between its two renames left the previous export as <out_dir>.export-old
+    and no <out_dir>: put the previous one back (any other .export-old is a finished one's)."""
+    old = out_dir.with_name(out_dir.name + EXPORT_OLD)
     if old.exists() and not out_dir.exists():
         old.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
@@ -79,14 +79,14 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
 def best_keeper(cfg, algorithm, folder, num_actions, obs_shape):
     """The loop's after_clear_rate for a run with random-start tests: a test whose clear rate
     beats every earlier one of the run over as many episodes exports the policy to the run's
-    best_policy/ (the clear rate swings between tests, 0.35-0.75 within 400k steps on 1-1,
+    best_policy/ (the clear rate swings between tests, 0.3-0.75 within 400k steps on 1-1,
     and a checkpoint is kept only for the last three). The best so far lives in that
     export's card alone, so a resume goes on comparing against it. A failed export (a full
     disk) is a warning: the run goes on."""
     def keep(rate, state):
         rate, episodes = round(float(rate), 4), cfg.options.get("clear_episodes")
         try:
-            recover_export(folder.best_policy)
+            recover_export(folder.best_policy)    # before the card is read: a killed swap hides it
             best = best_clear_rate(folder)
             if best and best.get("episodes") == episodes and not rate > best["rate"]:
                 return None
@@ -106,7 +106,8 @@ def best_clear_rate(folder):
     there is none (or it cannot be read: the next test's policy replaces it)."""
     try:
         best = read_card(folder.best_policy)["clear_rate"]
-        return best if isinstance(best.get("rate"), (int, float)) else None
+        numbers = isinstance(best.get("rate"), (int, float)) and isinstance(best.get("at_step"), int)
+        return best if numbers else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -92,7 +92,8 @@ def test_an_export_never_replaces_a_folder_that_holds_the_run_or_other_files(tmp
     before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
     for out, message in [("old", "holds the run folder"), (".", "holds the run folder"),
                          ("keep", "holds something other than an export"),
-                         ("old/best_policy", "is the run's best_policy, which the run keeps itself")]:
+                         ("old/best_policy", "is the run's best_policy, which the run keeps itself"),
+                         ("old/../old/best_policy", "is the run's best_policy, which the run keeps itself")]:
         result = run_cli("export", "old", "--out", out, cwd=tmp_path)
         assert one_line_error(result, message), (out, result.stderr)
     assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
@@ -107,8 +108,8 @@ def test_a_run_of_an_older_version_is_refused(tmp_path):
 
 
 def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
-    # write_export swaps the new export in: out -> out.old, new -> out, then drops out.old.
-    # A kill before the drop leaves out.old behind; the next export must still go through.
+    # write_export swaps the new export in: out -> out.export-old, new -> out, then drops
+    # out.export-old. A kill before the drop leaves it behind; the next export must still go through.
     import keras
     import tensorflow as tf
 
@@ -116,7 +117,7 @@ def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
     from utilities.run_folder import read_card
 
     out = tmp_path / "policy"
-    for folder, text in ((out, "the previous export"), (tmp_path / "policy.old", "left by a killed export")):
+    for folder, text in ((out, "the previous export"), (tmp_path / "policy.export-old", "left by a killed export")):
         folder.mkdir()
         (folder / "note.txt").write_text(text)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -253,12 +254,12 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
     for got, want in zip(kept_weights(), seen[1][2]):
         np.testing.assert_array_equal(got, want)
     assert any((w != l).any() for w, l in zip(seen[1][2], seen[-1][2]))    # it trained on after the best
-    # Resumed after a kill between the export's two renames (the best is left as .old):
+    # Resumed after a kill between the export's two renames (the best is left as .export-old):
     # it is put back, and 0.3333 again does not replace it; 0.75 does.
     when = (best / "policy.json").stat().st_mtime_ns
-    best.rename(tmp_path / "run" / "best_policy.old")
+    best.rename(tmp_path / "run" / "best_policy.export-old")
     run([1 / 3], 6 * per)
-    assert (best / "policy.json").stat().st_mtime_ns == when and not (tmp_path / "run" / "best_policy.old").exists()
+    assert (best / "policy.json").stat().st_mtime_ns == when and not (tmp_path / "run" / "best_policy.export-old").exists()
     seen = run([0.75], 7 * per)
     assert read_card(best)["clear_rate"] == {"rate": 0.75, "episodes": None, "at_step": 7 * per}
     for got, want in zip(kept_weights(), seen[0][2]):

@@ -297,7 +297,7 @@ def test_mario_end_to_end_with_test_episodes_video_export_and_play(tmp_path):
     # The one clear-rate test is the best so far: its policy is kept in the run folder too.
     best = json.loads((run_dir / "best_policy" / "policy.json").read_text())
     assert best["clear_rate"] == card["clear_rate"] and best["steps_trained"] == 1024
-    assert f"best clear rate 0 (random-start test at step 1024), its policy: logs/m/best_policy" in run.stdout
+    assert f"best clear rate 0 (random-start test at step 1,024), its policy: logs/m/best_policy" in run.stdout
 
     played = run_cli("play", str(tmp_path / "saved_model" / "m"), "--json", cwd=tmp_path)
     assert played.returncode == 0, played.stderr[-2000:]

@@ -31,9 +31,9 @@ def test_foreign_files_are_what_no_run_writes(tmp_path):
     folder.path.mkdir()
     for name in ("config.json.tmp", "events.out.tfevents.1.host", "events.out.purging.1.host.tmp",
                  "best_test_episode.tmp.mp4", "sweep_trial.log", "checkpoints",
-                 "error.txt", "error.pkl", "best_policy", "best_policy.tmp", "best_policy.old"):
+                 "error.txt", "error.pkl", "best_policy", "best_policy.export-tmp", "best_policy.export-old"):
         (folder.path / name).touch()                         # a killed start (or Tune, of a failed trial) leaves these
     assert folder.foreign_files() == []
     (folder.path / "notes.txt").touch()
-    (folder.path / "config.json.old").touch()
-    assert sorted(p.name for p in folder.foreign_files()) == ["config.json.old", "notes.txt"]
+    (folder.path / "best_policy.old").touch()
+    assert sorted(p.name for p in folder.foreign_files()) == ["best_policy.old", "notes.txt"]

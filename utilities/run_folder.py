@@ -17,6 +17,9 @@ import tempfile
 
 
 EXPORT_CARD = "policy.json"   # what marks a folder as an export (agent.export writes it)
+# Beside an export X while agent.export.write_export swaps a new one in: X.export-tmp (being
+# built), X.export-old (the previous one). Names no user picks, as both are removed or renamed.
+EXPORT_TMP, EXPORT_OLD = ".export-tmp", ".export-old"
 
 
 def read_card(model_dir):
@@ -65,9 +68,9 @@ class RunFolder:
         """What the folder holds that no run writes (a new run must not mix with it)."""
         # error.txt, error.pkl: what Tune records of a sweep trial's failure in its folder.
         own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name,
-               self.best_policy.name, self.best_policy.name + ".old", "error.txt", "error.pkl"}
-        # The temporary files of a killed write (write_atomic's, write_mp4's, an export's .tmp
-        # and .old) are the run's own too.
+               self.best_policy.name, self.best_policy.name + EXPORT_TMP, self.best_policy.name + EXPORT_OLD,
+               "error.txt", "error.pkl"}
+        # The temporary files of a killed write (write_atomic's, write_mp4's) are the run's own too.
         return [p for p in self.path.iterdir() if p.name.replace(".tmp", "") not in own
                 and not p.name.startswith("events.out.")] if self.path.is_dir() else []
 
@@ -118,7 +121,7 @@ def check_export_folder(path, run_dir):
     if path == run or path in run.parents:
         raise ValueError(f"export folder {str(path)!r} holds the run folder {str(run)!r}: an export replaces "
                          f"its folder whole; choose another")
-    if path == RunFolder(run).best_policy.absolute():
+    if path.resolve() == RunFolder(run).best_policy.resolve():
         raise ValueError(f"export folder {str(path)!r} is the run's best_policy, which the run keeps itself: "
                          f"choose another")
     if path.is_file() or (path.is_dir() and any(path.iterdir()) and not (path / EXPORT_CARD).is_file()):
