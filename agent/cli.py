@@ -262,14 +262,15 @@ def new_config(args):
                              f"continue it with --resume {folder.path} or choose another --run-dir")
         # A run's own folders (checkpoints/, side files) are no place for another run; config.json
         # alone is too common a name to judge a parent by.
-        inside = next((p for p in folder.path.resolve().parents
-                       if RunFolder(p).has_run() and RunFolder(p).has_checkpoint()), None)
+        inside = next((parent.path for parent in map(RunFolder, folder.path.resolve().parents)
+                       if parent.has_run() and parent.has_checkpoint()), None)
         if inside is not None:
             raise ValueError(f"run folder {str(folder.path)!r} is inside the run folder {str(inside)!r}: "
                              f"choose a folder outside it")
-        if folder.foreign_files():
+        foreign = folder.foreign_files()
+        if foreign:
             raise ValueError(f"run folder {str(folder.path)!r} holds other files "
-                             f"({folder.foreign_files()[0].name!r}): choose a new or empty --run-dir")
+                             f"({foreign[0].name!r}): choose a new or empty --run-dir")
         check_writable(folder.path, "run folder")
     except ValueError as err:
         raise UsageError(err) from None
