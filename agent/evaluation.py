@@ -57,17 +57,20 @@ def greedy_episode(act, env, max_repeats=None, record=False):
 
 
 def clear_rate(act, env, max_repeats=None):
-    """Share of greedy episodes, one per env, that clear the level. With random starts
-    they differ, where one greedy episode from the fixed start is brittle."""
-    return float(greedy_episodes(act, env, max_repeats)["cleared"].mean())
+    """(share, count) of greedy episodes, one per env, that clear the level, and their
+    count. With random starts they differ, where one greedy episode from the fixed start
+    is brittle."""
+    cleared = greedy_episodes(act, env, max_repeats)["cleared"]
+    return float(cleared.mean()), len(cleared)
 
 
 def make_test(test_env, rate_env=None, max_repeats=None):
     """The loop's test: one recorded greedy episode on test_env and, with rate_env (N
-    envs with random starts) and `rate`, the clear rate over its N episodes."""
+    envs with random starts) and `rate`, the clear rate over its N episodes and N (logged
+    beside it: a resume may change N, and an export's card names the N of its rate)."""
     def test(act, rate=True):
         result = greedy_episode(act, test_env, max_repeats, record=True)
         if rate_env is not None and rate:
-            result["clear_rate"] = clear_rate(act, rate_env, max_repeats)
+            result["clear_rate"], result["clear_episodes"] = clear_rate(act, rate_env, max_repeats)
         return result
     return test

@@ -63,14 +63,15 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
             "env": cfg.env, "run_dir": str(folder.path), "checkpoint": checkpoint,
             "init_from": cfg.init_from}
     # What a user of a Mario policy wants to know (#12): how often it clears from random starts.
-    # `episodes` is the run's option now (a resume may have changed it since that test).
     if clear_rate is None:
         try:
             found = clear_rate_at(folder, card["steps_trained"])
         except (tf.errors.OpError, OSError, ValueError):   # unreadable event files: no rate, still an export
             found = None
         if found:
-            clear_rate = {"rate": found[1], "episodes": cfg.options.get("clear_episodes"), "at_step": found[0]}
+            # Runs before test/clear_episodes was logged: the run's option now stands in.
+            episodes = found[2] if found[2] is not None else cfg.options.get("clear_episodes")
+            clear_rate = {"rate": found[1], "episodes": episodes, "at_step": found[0]}
     if clear_rate:
         card["clear_rate"] = clear_rate
     return write_export(module, model, out_dir or folder.default_export(), card)
@@ -113,10 +114,16 @@ def best_clear_rate(folder):
 
 
 def clear_rate_at(folder, step):
-    """(step, rate) of the last random-start clear-rate test the run logged at or before `step`
-    (its latest checkpoint's), or None before the first."""
-    points = [(s, round(v, 4)) for s, v in read_scalars(folder.path).get("test/clear_rate", []) if s <= step]
-    return points[-1] if points else None
+    """(step, rate, episodes) of the last random-start clear-rate test the run logged at or
+    before `step` (its latest checkpoint's), or None before the first; episodes None where
+    the run did not log their count."""
+    scalars = read_scalars(folder.path)
+    points = [(s, round(v, 4)) for s, v in scalars.get("test/clear_rate", []) if s <= step]
+    if not points:
+        return None
+    counts = dict(scalars.get("test/clear_episodes", []))
+    at, rate = points[-1]
+    return at, rate, int(counts[at]) if at in counts else None
 
 
 def start_from(algorithm, cfg):

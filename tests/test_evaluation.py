@@ -29,7 +29,7 @@ def test_clear_rate_counts_each_env_first_episode_and_cuts_stuck_ones():
         k = len(calls)
         return np.array([k % 2, k % 2, 0, k % 2])   # env 2 repeats one action
 
-    assert clear_rate(act, env, max_repeats=10) == 0.5
+    assert clear_rate(act, env, max_repeats=10) == (0.5, 4)
     # Env 2's 11th identical action is its 10th repeat: the cut, as in greedy_episode.
     assert env.t == 11
 

@@ -207,10 +207,12 @@ def test_the_card_takes_the_last_clear_rate_logged_up_to_the_checkpoint(tmp_path
         for step, rate in ((100, 0.25), (200, 0.5), (300, 0.75)):
             tf.summary.scalar("test/clear_rate", rate, step=step)
             tf.summary.scalar("test/return", 10.0 * rate, step=step + 50)
+        # From step 300 on, the episode count is logged beside the rate (a resume changed it).
+        tf.summary.scalar("test/clear_episodes", 8.0, step=300)
     writer.close()
     folder = RunFolder(tmp_path)
     assert clear_rate_at(folder, 99) is None
-    assert clear_rate_at(folder, 250) == (200, 0.5) and clear_rate_at(folder, 300) == (300, 0.75)
+    assert clear_rate_at(folder, 250) == (200, 0.5, None) and clear_rate_at(folder, 300) == (300, 0.75, 8)
 
 
 def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):

@@ -280,7 +280,7 @@ def test_mario_end_to_end_with_test_episodes_video_export_and_play(tmp_path):
     scalars = read_scalars(run_dir)
     for tag in ("test/return", "test/cleared", "test/max_progress", "test/length"):
         assert [s for s, _ in scalars[tag]] == [512, 1024], tag
-    assert [s for s, _ in scalars["test/clear_rate"]] == [1024]
+    assert [s for s, _ in scalars["test/clear_rate"]] == [1024] and scalars["test/clear_episodes"] == [(1024, 2.0)]
     from tensorboard.backend.event_processing import event_accumulator
     from tensorboard.util import tensor_util
     acc = event_accumulator.EventAccumulator(str(run_dir), size_guidance={event_accumulator.TENSORS: 0})
