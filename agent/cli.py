@@ -188,6 +188,8 @@ def build_parser():
     plot.add_argument("run_dirs", type=text, nargs="+")
     plot.add_argument("--out", type=text, default="learning_curve.png")
     plot.add_argument("--tag", type=text, default="episode/return")
+    plot.add_argument("--smooth", type=positive_int, default=1, metavar="N",
+                      help="draw each run's mean over its last N points over the faint raw ones (default 1: raw)")
     add_sweep_parser(sub)
     return parser
 
@@ -909,7 +911,7 @@ def plot(args):
         return fail("plot", f"no {args.tag!r} scalars in {empty[0]!r} (a run folder's event files; --tag names "
                             f"a TensorBoard tag such as episode/return)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    print(plot_learning_curve(args.run_dirs, args.out, args.tag))
+    print(plot_learning_curve(args.run_dirs, args.out, args.tag, smooth=args.smooth))
     return 0
 
 

@@ -136,6 +136,7 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
         (["plot", "empty", "--out", "empty"], "--out 'empty' is a folder"),
         (["plot", "empty", "--out", "/sys/c.png"], "cannot be written"),
         (["plot", "empty", "--out", "c.txt"], "--out 'c.txt': the file must end in one of .png, .svg, .pdf, .jpg"),
+        (["plot", "empty", "--smooth", "0"], "--smooth: must be a positive integer, got '0'"),
     ]:
         result = run_cli(*args, cwd=tmp_path)
         assert one_line_error(result, message), (args, result.stderr[-2000:])
@@ -176,7 +177,7 @@ def test_ppo_rnd_on_freeway_writes_events_config_and_checkpoint(tmp_path):
     # Linear annealing: update 2 of 2 runs at half the preset's learning rate.
     np.testing.assert_allclose([v for _, v in scalars["train/learning_rate"]], [2.5e-4, 1.25e-4], rtol=1e-5)
 
-    plot = run_cli("plot", str(run_dir), "--out", str(tmp_path / "curve.png"), "--tag", "loss/rnd")
+    plot = run_cli("plot", str(run_dir), "--out", str(tmp_path / "curve.png"), "--tag", "loss/rnd", "--smooth", "2")
     assert plot.returncode == 0 and (tmp_path / "curve.png").stat().st_size > 5000
 
     # The checkpoint restores into a fresh loop in this (another) process.
