@@ -55,15 +55,22 @@ def text(value):
     return value
 
 
-def share(text):
-    """An argparse type: a number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
-    return value
+def float_where(accept, allowed):
+    """An argparse type: a finite float that `accept`s, else one line naming it and `allowed`."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        return value
+    return parse
+
+
+share = float_where(lambda v: 0.0 < v <= 1.0, "a number in (0, 1]")
+positive = float_where(lambda v: v > 0, "a finite number > 0")
+finite = float_where(lambda v: True, "a finite number")
 
 
 TEST_SEEDS = (10_000, 20_000)   # a run's greedy test env and random-start env: seed + these
@@ -80,28 +87,6 @@ def seed_list(value):
         raise argparse.ArgumentTypeError(f"must be distinct integers from 0 to {MAX_SEED} separated by commas, "
                                          f"got {value!r}")
     return seeds
-
-
-def positive(text):
-    """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def finite(text):
-    """An argparse type: a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
 
 
 def build_parser():

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 
+from utilities.errors import first_line
 from utilities.run_folder import RunFolder, write_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -76,7 +77,7 @@ class Sweep:
             return cls(**values)
         except (OSError, ValueError, TypeError, AttributeError) as err:
             raise ValueError(f"no sweep in {str(sweep_dir)!r}: it needs a readable {SPEC} "
-                             f"({str(err).splitlines()[0]})") from None
+                             f"({first_line(err)})") from None
 
 
 def trial_name(game, stage, seed):
@@ -115,7 +116,7 @@ def check_address(address):
             resolved = canonicalize_bootstrap_address_or_die("auto")
         except (ConnectionError, ValueError) as err:
             raise ValueError(f"--address auto: no running Ray cluster found on this machine "
-                             f"({str(err).splitlines()[0]}); start one with `ray start --head`") from None
+                             f"({first_line(err)}); start one with `ray start --head`") from None
     else:
         resolved = address
     host, _, port = resolved.rpartition(":")
@@ -250,7 +251,7 @@ def run(sweep, sweep_dir, address=None, resume=False):
         except (ConnectionError, RuntimeError, ValueError) as err:
             # Something answers at the address, but not a Ray cluster we may join.
             print(f"python -m agent sweep: error: cannot join the Ray cluster at --address {address}: "
-                  f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}", file=sys.stderr)
+                  f"{first_line(err)}", file=sys.stderr)
             return 2
     try:
         if address is not None and not cpus_fit(sweep.cpus_per_run, max(

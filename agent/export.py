@@ -20,6 +20,7 @@ import tensorflow as tf
 from agent.config import RunConfig, learner_class
 from agent.loop import LoopState, checkpoint_store
 from utilities.checkpoints import saved_meta
+from utilities.errors import first_line
 from utilities.events import read_scalars
 from utilities.run_folder import EXPORT_CARD, EXPORT_OLD, EXPORT_TMP, RunFolder, read_card
 
@@ -84,8 +85,8 @@ def best_keeper(cfg, algorithm, folder, num_actions, obs_shape):
     and a checkpoint is kept only for the last three). The best so far lives in that
     export's card alone, so a resume goes on comparing against it. A failed export (a full
     disk) is a warning: the run goes on."""
-    def keep(rate, state):
-        rate, episodes = round(float(rate), 4), cfg.options.get("clear_episodes")
+    def keep(rate, episodes, state):
+        rate = round(float(rate), 4)
         try:
             recover_export(folder.best_policy)    # before the card is read: a killed swap hides it
             best = best_clear_rate(folder)
@@ -94,8 +95,7 @@ def best_keeper(cfg, algorithm, folder, num_actions, obs_shape):
             return export(cfg, algorithm, state, folder, None, num_actions, obs_shape, folder.best_policy,
                           {"rate": rate, "episodes": episodes, "at_step": int(state.step.numpy())})
         except (OSError, tf.errors.OpError, ValueError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"warning: the policy of clear rate {rate:g} was not kept in {folder.best_policy}: {reason}",
+            print(f"warning: the policy of clear rate {rate:g} was not kept in {folder.best_policy}: {first_line(err)}",
                   file=sys.stderr)
             return None
 

@@ -120,8 +120,8 @@ class Loop:
         the best episode is kept as a video. stop_at_clear_rate=R: stop once a test's clear
         rate reaches R. after_save: an optional callable (checkpoint path, LoopState) run
         after each checkpoint (a sweep reports the checkpoint to Ray Tune there).
-        after_clear_rate: an optional callable (rate, LoopState) run after each clear-rate test
-        (the CLI keeps the best policy there: agent.export.best_keeper)."""
+        after_clear_rate: an optional callable (rate, episodes, LoopState) run after each
+        clear-rate test (the CLI keeps the best policy there: agent.export.best_keeper)."""
         self.cfg, self.algorithm, self.env, self.folder = cfg, algorithm, env, folder
         self.state = LoopState()
         space = env.single_observation_space
@@ -182,7 +182,7 @@ class Loop:
             gif = gif_bytes(result["frames"])
             self.writer.animation("test/best_episode", gif, *gif_size(gif), step)
         if "clear_rate" in result and self.after_clear_rate is not None:
-            self.after_clear_rate(result["clear_rate"], self.state)
+            self.after_clear_rate(result["clear_rate"], result.get("clear_episodes"), self.state)
         return {f"test_{k}": float(v) for k, v in result.items() if k != "frames"}
 
     def train(self, progress=True, max_updates=None, give_up=None):

@@ -78,3 +78,10 @@ def test_a_checkpoint_with_a_non_finite_value_is_not_written(tmp_path):
     with pytest.raises(NonFiniteState, match="non-finite values in weight"):
         store.save(2)
     assert store.latest.endswith("ckpt-1") and sorted(p.name for p in tmp_path.glob("side-*")) == ["side-1"]
+
+
+def test_an_error_is_shown_as_its_first_line_or_its_type():
+    from utilities.errors import first_line
+
+    assert first_line(ValueError("  bad value 3\n  traceback of 40 lines\n")) == "bad value 3"
+    assert first_line(OSError()) == "OSError" and first_line(RuntimeError(" \n ")) == "RuntimeError"

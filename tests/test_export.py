@@ -224,11 +224,10 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
     from tests.conftest import make_loop
     from utilities.run_folder import read_card
 
-    def run(rates, steps, episodes=None):
+    def run(rates, steps, episodes=4):
         loop = make_loop(tmp_path / "run", algo="ppo", steps=steps, checkpoint_every=1)
         if loop.folder.has_checkpoint():
             loop.restore()
-        loop.cfg.options["clear_episodes"] = episodes
         space = loop.env.single_observation_space
         loop.after_clear_rate = best_keeper(loop.cfg, loop.algorithm, loop.folder, loop.env.single_action_space.n,
                                             space.shape)
@@ -237,7 +236,7 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
         def test(act, rate):
             seen.append((next(rates), int(loop.state.step.numpy()),
                          [w.copy() for w in loop.algorithm.serving()[1].get_weights()]))
-            return {"return": 0.0, "frames": [], "clear_rate": seen[-1][0]}
+            return {"return": 0.0, "frames": [], "clear_rate": seen[-1][0], "clear_episodes": episodes}
         loop.test = test
         loop.train(progress=False)
         loop.close()
@@ -251,7 +250,7 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
     per = 336
     seen = run([0.25, 1 / 3, 0.25, 1 / 3, 0.0], 5 * per)
     card = read_card(best)
-    assert card["clear_rate"] == {"rate": 0.3333, "episodes": None, "at_step": 2 * per} and card["checkpoint"] is None
+    assert card["clear_rate"] == {"rate": 0.3333, "episodes": 4, "at_step": 2 * per} and card["checkpoint"] is None
     assert card["steps_trained"] == seen[1][1] == 2 * per
     for got, want in zip(kept_weights(), seen[1][2]):
         np.testing.assert_array_equal(got, want)
@@ -263,7 +262,7 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
     run([1 / 3], 6 * per)
     assert (best / "policy.json").stat().st_mtime_ns == when and not (tmp_path / "run" / "best_policy.export-old").exists()
     seen = run([0.75], 7 * per)
-    assert read_card(best)["clear_rate"] == {"rate": 0.75, "episodes": None, "at_step": 7 * per}
+    assert read_card(best)["clear_rate"] == {"rate": 0.75, "episodes": 4, "at_step": 7 * per}
     for got, want in zip(kept_weights(), seen[0][2]):
         np.testing.assert_array_equal(got, want)
     # Tests over another number of episodes start a new best (0.75 of 4 is not 0.75 of 20).

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from utilities.errors import first_line
+
 META_KEY = "meta/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -38,8 +40,7 @@ def _readable(what, read, errors=(tf.errors.OpError, IndexError, json.JSONDecode
     except tf.errors.ResourceExhaustedError:
         raise          # out of memory: the files may well be whole
     except errors as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DamagedCheckpoint(f"{what} cannot be read ({reason})") from None
+        raise DamagedCheckpoint(f"{what} cannot be read ({first_line(err)})") from None
 
 
 class NonFiniteState(ValueError):
