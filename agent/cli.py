@@ -254,6 +254,10 @@ def new_config(args):
         if inside is not None:
             raise ValueError(f"run folder {str(folder.path)!r} is inside the run folder {str(inside)!r}: "
                              f"choose a folder outside it")
+        stray = folder.stray_run_files()
+        if stray:
+            raise ValueError(f"run folder {str(folder.path)!r} holds a run's {stray[0].name!r} but no config.json: "
+                             f"choose a new or empty --run-dir")
         foreign = folder.foreign_files()
         if foreign:
             raise ValueError(f"run folder {str(folder.path)!r} holds other files "
@@ -411,7 +415,7 @@ def run_options(args, saved, game):
 
 def resumed_config(args):
     """The config saved in the run folder, with --steps raised if asked."""
-    from utilities.run_folder import RunFolder
+    from utilities.run_folder import RunFolder, check_writable
 
     given = [(flag, value) for flag, value in (("--game", args.game), ("--algo", args.algo), ("--seed", args.seed),
                                                ("--stage", args.stage), ("--actions", args.actions),
@@ -428,6 +432,12 @@ def resumed_config(args):
                          f"only --steps may be raised")
     folder = RunFolder(args.resume)
     cfg = saved_config(folder, "resume")
+    try:   # before the envs start and gigabytes of replay load: the run writes here at once
+        check_writable(folder.path, "run folder")
+        if folder.checkpoints.is_dir():
+            check_writable(folder.checkpoints, "checkpoints folder")
+    except ValueError as err:
+        raise UsageError(err) from None
     if args.steps is not None:
         if args.steps < cfg.total_steps:
             raise UsageError(f"--steps {args.steps} is below the run's {cfg.total_steps}: it may only be raised")
@@ -561,7 +571,7 @@ def train_one(args, after_save=None):
             try:
                 path = loop.restore()
             except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
-                return fail("train", f"cannot resume {str(folder.path)!r}: {err}".splitlines()[0])
+                return refused_restore("train", f"cannot resume {str(folder.path)!r}", err)
             step = int(loop.state.step.numpy())
             print(f"resuming {folder.path} from {path} at step {step:,}")
             if step >= cfg.total_steps:
@@ -755,6 +765,16 @@ def fail(command, message):
     return 2
 
 
+def refused_restore(command, what, err):
+    """fail() for a checkpoint that would not restore. Its half-restored objects would add a
+    TensorFlow WARNING per unrestored value as they are collected at exit: the one line
+    naming the mismatch says it all."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return fail(command, f"{what}: {err}".splitlines()[0])
+
+
 def import_tensorflow_quietly():
     """Import TensorFlow with stderr closed: its C++ start-up lines come before absl's
     log set-up and ignore TF_CPP_MIN_LOG_LEVEL. Called once the input is known good."""
@@ -786,7 +806,7 @@ def export_command(args):
     out = pathlib.Path(args.out) if args.out else folder.default_export()
     try:
         check_export_folder(out, folder.path)
-        saved_config(folder, "export")
+        cfg = saved_config(folder, "export")
     except ValueError as err:
         return fail("export", err)
     import_tensorflow_quietly()
@@ -794,9 +814,9 @@ def export_command(args):
     from utilities.checkpoints import CheckpointMismatch
 
     try:
-        print(export_run(folder.path, out))
-    except (CheckpointMismatch, ValueError, KeyError, TypeError, OSError) as err:
-        return fail("export", f"cannot export {str(folder.path)!r}: {err}".splitlines()[0])
+        print(export_run(cfg, folder, out))
+    except (CheckpointMismatch, ValueError, KeyError, TypeError, OSError, AssertionError) as err:
+        return refused_restore("export", f"cannot export {str(folder.path)!r}", err)
     return 0
 
 

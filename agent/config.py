@@ -194,9 +194,19 @@ class DQNConfig:
             raise ValueError(f"epsilon {kind!r} needs {', '.join(missing)}")
         if not all(0.0 <= self.epsilon[k] <= 1.0 for k in ("start", "end", "floor") if k in self.epsilon):
             raise ValueError(f"epsilon values must lie in [0, 1], got {self.epsilon}")
-        for name in ("alpha", "beta0", "priority_eps"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        # The schedule divides by steps/episodes; a factor above 1 would raise epsilon past 1.
+        for key, ok, allowed in (("factor", lambda v: 0.0 < v <= 1.0, "in (0, 1]"), ("steps", lambda v: v > 0, "> 0"),
+                                 ("episodes", lambda v: v > 0, "> 0"), ("begin", lambda v: v >= 0, ">= 0")):
+            if key in self.epsilon and not ok(self.epsilon[key]):
+                raise ValueError(f"epsilon {key} must be {allowed}, got {self.epsilon[key]!r}")
+        if not self.alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        # beta anneals from beta0 up to 1 (Schaul et al. 2016).
+        if not 0.0 <= self.beta0 <= 1.0:
+            raise ValueError(f"beta0 must lie in [0, 1], got {self.beta0!r}")
+        # A zero |TD error| with no eps would leave a sampleable transition that is never drawn.
+        if not (self.priority_eps > 0 or (self.priority_eps == 0 and not self.prioritized)):
+            raise ValueError(f"priority_eps must be > 0 (0 only without prioritised replay), got {self.priority_eps!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
 
@@ -256,6 +266,8 @@ class RunConfig:
             raise ValueError(f"algo {self.algo!r} {'needs' if spec.rnd else 'takes no'} RND settings")
         if spec.rnd:
             _positive(self.params.rnd, "width")
+            if not 0.0 < self.params.rnd.update_fraction <= 1.0:
+                raise ValueError(f"rnd update_fraction must lie in (0, 1], got {self.params.rnd.update_fraction!r}")
         self.params.validate(self.num_envs)
         if self.init_from is not None:
             check_init_from(self.init_from)

@@ -249,7 +249,8 @@ class DQN:
 
     def save_side(self, folder):
         # Written at update boundaries, when nothing is pending.
-        assert not self.pending and not self.new_frames, "a checkpoint between updates would lose state"
+        if self.pending or self.new_frames:
+            raise RuntimeError("a checkpoint between updates would lose the pending gradient steps and RND frames")
         self.replay.save(folder / REPLAY_FILE)
         for name, var in self.saved.items():
             var.assign(getattr(self, name))

@@ -17,12 +17,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agent.config import RunConfig, learner_class
+from agent.config import learner_class
 from agent.loop import LoopState, checkpoint_store
-from utilities.checkpoints import saved_meta
+from utilities.checkpoints import nonfinite_variables, saved_meta
 from utilities.errors import first_line
 from utilities.events import read_scalars
-from utilities.run_folder import EXPORT_CARD, EXPORT_OLD, EXPORT_TMP, RunFolder, read_card
+from utilities.run_folder import EXPORT_CARD, EXPORT_OLD, EXPORT_TMP, read_card
 
 
 def write_export(module, model, out_dir, card):
@@ -56,6 +56,11 @@ def export(cfg, algorithm, state, folder, checkpoint, num_actions, obs_shape, ou
     """Export a run's policy as it stands (default: saved_model/<run-name>). clear_rate: the
     card's {rate, episodes, at_step} when the caller has just measured it (else looked up)."""
     module, model = algorithm.serving()
+    # A step can leave NaN weights behind a finite loss; the loop stops at the next update,
+    # but a clear-rate test in between would keep that policy as the best (0 clears).
+    bad = nonfinite_variables({"policy": model})
+    if bad:
+        raise ValueError(f"the policy holds NaN or Inf weights ({bad[0]}): not exported")
     card = {"game": cfg.game, "stage": cfg.env.get("stage"), "algo": cfg.algo, "seed": cfg.seed,
             "action_set": cfg.env.get("action_set"), "num_actions": int(num_actions),
             "obs_shape": list(obs_shape), "steps_trained": int(state.step.numpy()),
@@ -138,11 +143,10 @@ def start_from(algorithm, cfg):
     algorithm.start_from(model.get_weights())
 
 
-def export_run(run_dir, out_dir=None):
-    """Export the policy of a run folder's latest checkpoint; returns the export folder.
-    Raises ValueError (or CheckpointMismatch) for a run this version cannot read."""
-    folder = RunFolder(run_dir)
-    cfg = RunConfig.from_json(folder.read_config())
+def export_run(cfg, folder, out_dir=None):
+    """Export the policy of a run folder's latest checkpoint (cfg: its RunConfig, read and
+    checked by the caller); returns the export folder. Raises ValueError (or
+    CheckpointMismatch) for a run this version cannot read."""
     # The state file's newest entry, read without latest_checkpoint's file check (which logs
     # an ERROR line of its own when the files are gone): saved_meta names what is wrong.
     record = tf.train.get_checkpoint_state(str(folder.checkpoints))

@@ -1,6 +1,7 @@
 """agent/cli.py: the command line as a user runs it -- real processes, real files."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -87,10 +88,18 @@ def test_folders_that_hold_something_else_are_refused_and_left_as_they_were(tmp_
     (taken / "config.json").write_text("{}")
     (taken / "checkpoints").mkdir()
     (taken / "checkpoints" / "checkpoint").write_text("")
+    copied = tmp_path / "copied"            # another run's checkpoints without its config.json
+    shutil.copytree(taken / "checkpoints", copied / "checkpoints")
     before = snapshot(tmp_path)
     cartpole = ["train", "--game", "cartpole", "--no-progress"]
     for args, message in [
         ([*cartpole, "--run-dir", str(keep)], "holds other files"),
+        ([*cartpole, "--run-dir", str(copied)], "holds a run's 'checkpoints' but no config.json"),
+        # The run's own files and folders are no export folder (a new run has none yet).
+        ([*cartpole, "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "run" / "checkpoints")],
+         "is in the run's checkpoints, which the run keeps itself"),
+        ([*cartpole, "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "run" / "config.json")],
+         "is in the run's config.json, which the run keeps itself"),
         ([*cartpole, "--run-dir", str(taken / "checkpoints" / "inner")], "is inside the run folder"),
         ([*cartpole, "--run-dir", str(tmp_path / "run"), "--export-dir", str(keep)],
          "holds something other than an export"),

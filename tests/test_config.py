@@ -35,6 +35,14 @@ def test_validate_names_the_bad_value(change, message):
         cfg.validate()
 
 
+@pytest.mark.parametrize("fraction", [0.0, 1.5])
+def test_an_rnd_update_fraction_outside_0_1_is_refused(fraction):
+    cfg = RunConfig.from_preset(presets.preset("ddqn-rnd", "deepsea"), game="deepsea", algo="ddqn-rnd")
+    cfg.params.rnd.update_fraction = fraction
+    with pytest.raises(ValueError, match=f"rnd update_fraction must lie in \\(0, 1\\], got {fraction}"):
+        cfg.validate()
+
+
 @pytest.mark.parametrize("width", [0, "64"])
 def test_an_rnd_width_that_is_not_a_positive_integer_is_refused(width):
     cfg = RunConfig.from_preset(presets.preset("ppo-rnd", "deepsea"), game="deepsea", algo="ppo-rnd")
@@ -70,6 +78,15 @@ def test_every_algorithm_names_a_learner_and_a_config():
     ({"epsilon": {"kind": "cosine"}}, "epsilon kind must be decay or linear or linear_episodes"),
     ({"epsilon": {"kind": "decay", "start": 1.0}}, "epsilon 'decay' needs factor, floor"),
     ({"epsilon": {"kind": "linear", "start": 1.5, "end": 0.1, "steps": 10}}, "epsilon values must lie in"),
+    # Each would fail only at the first act (a division by zero) or grow epsilon past 1.
+    ({"epsilon": {"kind": "linear", "start": 1.0, "end": 0.1, "steps": 0}}, r"epsilon steps must be > 0, got 0"),
+    ({"epsilon": {"kind": "linear_episodes", "start": 0.5, "end": 0.02, "episodes": 0}},
+     r"epsilon episodes must be > 0, got 0"),
+    ({"epsilon": {"kind": "linear", "start": 1.0, "end": 0.1, "steps": 9, "begin": -1}}, r"epsilon begin must be >= 0"),
+    ({"epsilon": {"kind": "decay", "start": 1.0, "factor": 1.01, "floor": 0.1}}, r"epsilon factor must be in \(0, 1\]"),
+    ({"beta0": 1.5}, r"beta0 must lie in \[0, 1\], got 1.5"),
+    ({"prioritized": True, "priority_eps": 0.0}, r"priority_eps must be > 0 \(0 only without prioritised replay\)"),
+    ({"priority_eps": -1.0}, "priority_eps must be > 0"),
 ])
 def test_dqn_validate_names_the_bad_value(change, message):
     cfg = RunConfig.from_preset(presets.preset("ddqn", "atari"), game="pong-v5", algo="ddqn")

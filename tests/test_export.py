@@ -92,8 +92,8 @@ def test_an_export_never_replaces_a_folder_that_holds_the_run_or_other_files(tmp
     before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
     for out, message in [("old", "holds the run folder"), (".", "holds the run folder"),
                          ("keep", "holds something other than an export"),
-                         ("old/best_policy", "is the run's best_policy, which the run keeps itself"),
-                         ("old/../old/best_policy", "is the run's best_policy, which the run keeps itself")]:
+                         ("old/best_policy", "is in the run's best_policy, which the run keeps itself"),
+                         ("old/../old/best_policy", "is in the run's best_policy, which the run keeps itself")]:
         result = run_cli("export", "old", "--out", out, cwd=tmp_path)
         assert one_line_error(result, message), (out, result.stderr)
     assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
@@ -268,3 +268,21 @@ def test_the_best_clear_rate_so_far_keeps_its_policy_across_a_resume(tmp_path):
     # Tests over another number of episodes start a new best (0.75 of 4 is not 0.75 of 20).
     run([0.5], 8 * per, episodes=20)
     assert read_card(best)["clear_rate"] == {"rate": 0.5, "episodes": 20, "at_step": 8 * per}
+
+
+def test_a_policy_with_nan_weights_is_never_kept_as_the_best(tmp_path, capsys):
+    """A step can leave NaN weights behind a finite loss; a clear-rate test before the loop's
+    next update stops it must not keep that policy (the first test of a run is always a best)."""
+    from agent.export import best_keeper
+    from tests.conftest import make_loop
+
+    loop = make_loop(tmp_path / "run", algo="ppo", steps=336)
+    space = loop.env.single_observation_space
+    keep = best_keeper(loop.cfg, loop.algorithm, loop.folder, loop.env.single_action_space.n, space.shape)
+    weight = loop.algorithm.serving()[1].weights[0]
+    weight.assign(np.where(np.arange(weight.shape[-1]) == 1, np.nan, weight.numpy()))
+    assert keep(0.5, 4, loop.state) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the policy of clear rate 0.5 was not kept" in err[0] and "NaN or Inf weights" in err[0]
+    assert not (tmp_path / "run" / "best_policy").exists()
+    loop.close()

@@ -161,6 +161,12 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
         damage(tmp_path / name / "checkpoints")
     # A replay's side file cut short (ddqn).
     assert run_cli(*train_args("ddqn"), "--steps", str(BATCH), "--run-dir", str(tmp_path / "side")).returncode == 0
+    # The same run with its dueling head switched in config.json: the checkpoint's network does
+    # not fit; the partly restored objects must not add TensorFlow warnings to the one line.
+    shutil.copytree(tmp_path / "side", tmp_path / "flipped")
+    config = json.loads((tmp_path / "flipped" / "config.json").read_text())
+    config["params"]["dueling"] = not config["params"]["dueling"]
+    (tmp_path / "flipped" / "config.json").write_text(json.dumps(config))
     replay = next((tmp_path / "side" / "checkpoints").glob("side-*/replay.npz"))
     replay.write_bytes(replay.read_bytes()[:replay.stat().st_size // 2])
     for name, edit in [("misfit", {"game": "cartpole"}), ("unknown-setting", {"env": {"bogus": 1}})]:
@@ -170,13 +176,31 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
     before = snapshot(tmp_path)
     cases = [(["train", "--resume", name], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
     cases += [(["export", name, "--out", f"out-{name}"], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
-    cases += [(["train", "--resume", "side"], "side-1 of checkpoint"),
+    cases += [(["train", "--resume", "flipped"], "cannot resume 'flipped'"),
+              (["export", "flipped", "--out", "out-flipped"], "cannot export 'flipped'"),
+              (["train", "--resume", "side"], "side-1 of checkpoint"),
               (["play", "misfit"], "the policy takes observations [400] and 2 actions, 'cartpole' gives [4] and 2"),
               (["play", "unknown-setting"], "cannot play 'unknown-setting'")]
     for args, message in cases:
         result = run_cli(*args, cwd=tmp_path)
         assert one_line_error(result, message), (args, result.stderr[-2000:])
         assert snapshot(tmp_path) == before, args
+
+
+def test_a_resume_that_cannot_write_its_folder_is_refused_before_it_starts(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli(*train_args("ppo"), "--steps", str(BATCH), "--run-dir", str(run_dir)).returncode == 0
+    for locked, what in [(run_dir, "run folder"), (run_dir / "checkpoints", "checkpoints folder")]:
+        # Root passes every permission check: an immutable folder is one it cannot write.
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not available on this file system")
+        try:
+            before = snapshot(tmp_path)
+            result = run_cli("train", "--resume", str(run_dir), "--steps", str(2 * BATCH))
+        finally:
+            subprocess.run(["chattr", "-i", str(locked)], check=True)
+        assert one_line_error(result, f"{what} {str(locked)!r} cannot be written"), result.stderr[-2000:]
+        assert snapshot(tmp_path) == before
 
 
 def test_seeds_run_one_after_another_and_give_up_on_a_flat_curve(tmp_path):

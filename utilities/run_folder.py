@@ -64,15 +64,28 @@ class RunFolder:
     def has_run(self):
         return self.config.exists()
 
-    def foreign_files(self):
-        """What the folder holds that no run writes (a new run must not mix with it)."""
+    def owns(self, name):
+        """Whether a run writes a file or folder of this name in its folder."""
         # error.txt, error.pkl: what Tune records of a sweep trial's failure in its folder.
         own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name,
                self.best_policy.name, self.best_policy.name + EXPORT_TMP, self.best_policy.name + EXPORT_OLD,
                "error.txt", "error.pkl"}
         # The temporary files of a killed write (write_atomic's, write_mp4's) are the run's own too.
-        return [p for p in self.path.iterdir() if p.name.replace(".tmp", "") not in own
-                and not p.name.startswith("events.out.")] if self.path.is_dir() else []
+        return name.replace(".tmp", "") in own or name.startswith("events.out.")
+
+    def foreign_files(self):
+        """What the folder holds that no run writes (a new run must not mix with it)."""
+        return [p for p in self.path.iterdir() if not self.owns(p.name)] if self.path.is_dir() else []
+
+    def stray_run_files(self):
+        """A run's checkpoints, best policy or event files in a folder with no config.json (a
+        copied checkpoints/, say): a new run there would take them for its own. A run writes
+        its config.json before any of them."""
+        if self.has_run() or not self.path.is_dir():
+            return []
+        stray = [self.checkpoints] if self.has_checkpoint() else []
+        stray += [self.best_policy] if self.best_policy.exists() else []
+        return stray + sorted(self.path.glob("events.out.*"))
 
     def has_checkpoint(self):
         return (self.checkpoints / "checkpoint").is_file()
@@ -121,8 +134,9 @@ def check_export_folder(path, run_dir):
     if path == run or path in run.parents:
         raise ValueError(f"export folder {str(path)!r} holds the run folder {str(run)!r}: an export replaces "
                          f"its folder whole; choose another")
-    if path.resolve() == RunFolder(run).best_policy.resolve():
-        raise ValueError(f"export folder {str(path)!r} is the run's best_policy, which the run keeps itself: "
+    inside = path.resolve().relative_to(run.resolve()).parts if path.resolve().is_relative_to(run.resolve()) else ()
+    if inside and RunFolder(run).owns(inside[0]):
+        raise ValueError(f"export folder {str(path)!r} is in the run's {inside[0]}, which the run keeps itself: "
                          f"choose another")
     if path.is_file() or (path.is_dir() and any(path.iterdir()) and not (path / EXPORT_CARD).is_file()):
         raise ValueError(f"export folder {str(path)!r} holds something other than an export: an export replaces "
