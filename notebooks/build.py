@@ -27,14 +27,14 @@ algo = "ppo-rnd"      # PPO alone scores ~0 here (RND paper: PPO 0, RND 1,859 af
 steps = 200_000       # minutes on a CPU; the preset (seed 004 RND: 32 envs) runs 32_768_000
 num_envs = None       # None: the algorithm's preset (32 for ppo-rnd)
 seed = 1
-extra = ["--test-every", "20"]  # 4,096 steps an update here: a greedy test episode every 20 updates'''),
+extra = ["--test-every", "20"]  # ppo-rnd: 4,096 steps an update (ddqn: 1,000): a greedy test every 20 updates'''),
     "gravitar": ("Gravitar: PPO+RND", '''game = "gravitar"
 algo = "ppo-rnd"      # RND paper: 3,906 after ~490M steps; PPO ~700-1,100 after 10M; or "ddqn-rnd" (seed 003:
                       # dueling Double DQN + prioritised replay + RND, 1 env) and "ddqn" (Dopamine's DQN)
 steps = 200_000       # minutes on a CPU; the preset runs 32_768_000
 num_envs = None       # None: the algorithm's preset (32 for ppo-rnd)
 seed = 1
-extra = ["--test-every", "20"]  # 4,096 steps an update here: a greedy test episode every 20 updates'''),
+extra = ["--test-every", "20"]  # ppo-rnd: 4,096 steps an update (ddqn: 1,000): a greedy test every 20 updates'''),
     "mario": ("Super Mario Bros: PPO per stage, as seed 000 and CVHvn/Mario_PPO", '''game = "mario"
 algo = "ppo"          # or "ppo-rnd" (seed 000's 8-4 setting), "ptr-ppo" (seed 002: PPO + trajectory replay)
                       # or "ddqn" (seed 001: Double DQN, actions right / right+A: set actions = None)
