@@ -235,43 +235,62 @@ class MarioVecEnv:
             self._conns.append(parent)
             self._processes.append(p)
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, self._shm)
+        # The workers that owe a reply: each sends one when it is ready, then one per command.
+        self._owed = set(self._conns)
         num_actions = self._gather()[0]
         self.single_observation_space = self.observation_space()
         self.single_action_space = gymnasium.spaces.Discrete(num_actions)
         self._episodes = EpisodeCounter(num_envs)
 
     def _gather(self):
-        """One reply from every worker; a dead worker raises instead of hanging."""
+        """The replies of the workers that owe one, in worker order; a dead worker raises
+        instead of hanging, as does (closing the env) one silent for `timeout` seconds."""
         replies = {}
-        pending = {conn: p for conn, p in zip(self._conns, self._processes)}
+        process = dict(zip(self._conns, self._processes))
         waited = 0.0
-        while pending:
+        while self._owed:
             start = time.monotonic()
-            ready = mp.connection.wait(list(pending) + [p.sentinel for p in pending.values()], WAIT_SLICE)
+            ready = mp.connection.wait([*self._owed, *(process[c].sentinel for c in self._owed)], WAIT_SLICE)
             # Waited in slices, each counted at most once: the time this process was suspended
             # (Ctrl-Z, kill -STOP) is no delay of the workers, which were stopped with it.
             waited += min(time.monotonic() - start, WAIT_SLICE)
             if not ready and waited >= self.timeout:
+                for conn in self._owed:    # hung: no "close" would be read
+                    process[conn].kill()
+                self.close()
                 raise WorkerDied(f"Mario workers gave no answer within {self.timeout:.0f} s")
-            for conn, p in list(pending.items()):
+            for conn in [c for c in self._conns if c in self._owed]:
+                p = process[conn]
                 if conn in ready:
                     try:
                         replies[conn] = conn.recv()[1]
                     except (EOFError, OSError):
                         pass
                     else:
-                        del pending[conn]
+                        self._owed.discard(conn)
                         continue
                 if p.sentinel in ready or not p.is_alive():
                     self.close()
                     raise WorkerDied(f"Mario worker (pid {p.pid}) died with exit code {p.exitcode}")
-        return [replies[c] for c in self._conns]
+        return [replies[c] for c in self._conns if c in replies]
 
     def _command(self, command, actions=None):
         if not self._finalizer.alive:
             raise RuntimeError("MarioVecEnv is closed")
+        if actions is not None:   # checked before any worker is sent its part
+            actions = np.asarray(actions)
+            n = self.single_action_space.n
+            if (actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer)
+                    or not ((actions >= 0) & (actions < n)).all()):
+                shown = np.array2string(actions.ravel(), threshold=8, max_line_width=10**9)
+                raise ValueError(f"actions must be {self.num_envs} integers in [0, {n}), got {actions.dtype} "
+                                 f"{actions.shape} {shown}")
+        # A command cut short (Ctrl-C while waiting) leaves replies owed: take them first, or
+        # this command would read the old ones as its own while the workers still write.
+        self._gather()
         for conn, p, indices in zip(self._conns, self._processes, self._slices):
-            chunk = None if actions is None else [int(a) for a in actions[indices]]
+            chunk = None if actions is None else actions[indices].tolist()
+            self._owed.add(conn)
             try:
                 conn.send((command, chunk))
             except (BrokenPipeError, OSError):
@@ -295,7 +314,7 @@ class MarioVecEnv:
         return self._out["obs"].copy(), {**self._info(), **self._episodes.reset_info()}
 
     def step(self, actions):
-        self._command("step", np.asarray(actions))
+        self._command("step", actions)
         out = self._out
         reward, terminated, truncated = out["reward"].copy(), out["terminated"].copy(), out["truncated"].copy()
         info = self._info()

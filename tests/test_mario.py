@@ -157,8 +157,59 @@ def test_a_hung_worker_raises_after_the_timeout():
         with pytest.raises(WorkerDied, match="no answer within 2 s"):
             env.step(np.array([0, 0]))
         assert 2 <= time.time() - start < 5
+        # Closed with its workers: a step after it must not read the late reply as its own.
+        with pytest.raises(RuntimeError, match="closed"):
+            env.step(np.array([0, 0]))
+        time.sleep(0.5)
+        assert not _alive(hung)
     finally:
-        os.kill(hung, signal.SIGCONT)
+        if _alive(hung):
+            os.kill(hung, signal.SIGCONT)
+        env.close()
+
+
+def test_a_step_cut_short_by_ctrl_c_leaves_the_next_steps_in_step():
+    """A Ctrl-C while the parent waits leaves a worker's reply owed; the next step takes it
+    first, or it would read that old reply as its own while the worker still writes."""
+    actions = [np.array([a, b]) for a, b in [(1, 3), (4, 1), (2, 2), (3, 0)]]
+    reference = MarioVecEnv(2, seed=5, num_workers=2)
+    env = MarioVecEnv(2, seed=5, num_workers=2)
+    previous = signal.getsignal(signal.SIGALRM)
+    try:
+        reference.reset()
+        env.reset()
+        want = [reference.step(a) for a in actions]
+        slow = env._processes[1].pid
+        os.kill(slow, signal.SIGSTOP)      # the parent is left waiting for its reply
+
+        def ctrl_c(*_):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGALRM, ctrl_c)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            env.step(actions[0])
+        os.kill(slow, signal.SIGCONT)      # it finishes the step it was sent
+        for a, (obs, reward, terminated, _, info) in zip(actions[1:], want[1:]):
+            got = env.step(a)
+            np.testing.assert_array_equal(got[0], obs)
+            np.testing.assert_array_equal(got[1], reward)
+            np.testing.assert_array_equal(got[4]["x_pos"], info["x_pos"])
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+        reference.close()
+        env.close()
+
+
+def test_bad_actions_are_refused_before_any_worker_steps():
+    env = MarioVecEnv(2, seed=0, num_workers=2)
+    try:
+        env.reset()
+        for bad in (np.array([0, 12]), np.array([0, -1]), np.array([0]), np.array([0.0, 1.0])):
+            with pytest.raises(ValueError, match=r"actions must be 2 integers in \[0, 12\)"):
+                env.step(bad)
+        obs, *_ = env.step(np.array([0, 0]))     # still in step: nothing was sent
+        assert obs.shape == (2, 4, 84, 84)
+    finally:
         env.close()
 
 
