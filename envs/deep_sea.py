@@ -1,9 +1,9 @@
 """Deep Sea (Osband et al. 2019, bsuite): the standard test of deep exploration.
 
 An N x N grid; the agent starts top-left and every step drops one row while
-moving left or right. Only the bottom-right cell pays (+1), and every move right
-costs 0.01 / N, so a dithering agent learns to go left: random actions find the
-reward with probability 2^-N. Which action means "right" is drawn per cell, so
+moving left or right. Only a move right from the bottom-right cell pays (+1), which
+the all-right path alone reaches, and every move right costs 0.01 / N, so a dithering
+agent learns to go left: random actions find the reward with probability 2^-N. Which action means "right" is drawn per cell, so
 no action bias finds it either. Observations are one-hot [N * N] float32.
 
 The package's batched interface (envs/__init__.py), with EnvPool's next-step auto-reset.
@@ -43,16 +43,18 @@ class DeepSea:
     def step(self, actions):
         reset_row = self._ended.copy()
         right = np.asarray(actions) == self._right_action[self._row, self._col]
-        reward = np.where(right, -0.01 / self.size, 0.0)
+        # bsuite pays +1 for a move right FROM the right edge, which only the all-right path
+        # reaches (in the bottom row); a path that bumps the left wall first also ends in the
+        # bottom-right cell, one move cost cheaper, and must not be paid.
+        reward = np.where(right, -0.01 / self.size, 0.0) + (right & (self._col == self.size - 1))
         self._col = np.clip(self._col + np.where(right, 1, -1), 0, self.size - 1)
         self._row = self._row + 1
         terminated = self._row == self.size
-        reward = reward + (terminated & (self._col == self.size - 1))
         # Next-step auto-reset, as EnvPool: the row after an end only resets.
         reward[reset_row] = 0.0
         terminated[reset_row] = False
         self._row[reset_row] = self._col[reset_row] = 0
-        self._ended = terminated
+        self._ended = terminated.copy()   # the caller may write to what it is returned
         self._row[terminated] = self.size - 1   # stays in range until the reset row
         obs = self._obs()
         obs[terminated] = 0.0                   # past the bottom row: no cell

@@ -201,7 +201,7 @@ def _shutdown(processes, conns, shm):
 
 def workers(num_envs, num_workers=None):
     """Worker processes for `num_envs` envs: as asked, else one per core; at most one per env."""
-    return min(num_envs, num_workers or mp.cpu_count())
+    return min(num_envs, num_workers or os.process_cpu_count() or 1)   # the cores this process may use
 
 
 class MarioVecEnv:

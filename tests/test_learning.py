@@ -42,8 +42,8 @@ def test_ppo_learns_cartpole(tmp_path):
 def test_rnd_finds_the_deep_sea_treasure_that_ppo_misses(tmp_path):
     # Deep Sea 20: random exploration finds the reward with probability 2^-20 an
     # episode; RND's novelty bonus leads the policy there (Osband et al. 2019). Measured
-    # with the preset's 64-wide RND, seeds 1/2/3: 819/1,870/2,005 visits, the first near 40k
-    # steps (seed 1), last-20 mean 0.99; ~100 s a run with two training runs beside it.
+    # with the preset's 64-wide RND, seeds 1/2/3 (2026-11-30, all-right path only): 501/308/671
+    # visits, the first at 44,512/49,216/40,816 steps; 35-44 s a run beside three training runs.
     rnd, rnd_goals = train("deepsea", "ppo-rnd", 60_000, 1, tmp_path / "rnd", threshold=0.5)
     ppo, ppo_goals = train("deepsea", "ppo", 60_000, 1, tmp_path / "ppo", threshold=0.5)
     assert ppo_goals == 0 and ppo["mean_recent_return"] < 0.5, ppo
@@ -75,11 +75,12 @@ def test_ddqn_learns_cartpole(tmp_path):
 def test_ddqn_rnd_finds_the_deep_sea_treasure_that_ddqn_misses(tmp_path):
     # Seed 003's agent on Deep Sea 20, its bonus recomputed for each sampled batch (the
     # deepsea preset); plain Double DQN's epsilon-greedy exploration never gets there.
-    # Measured at this test's 24k steps with the preset's 64-wide RND: ddqn-rnd seed 1 56
-    # treasure visits, seed 2 15 (~3.5 min each with two training runs beside it); ddqn seed 1
-    # none. (Burda et al.'s 512-wide RND: seed 1 8 visits; the test took 481 s, now 316 s.)
-    rnd, rnd_goals = train("deepsea", "ddqn-rnd", 24_000, 1, tmp_path / "rnd", threshold=0.5)
-    dqn, dqn_goals = train("deepsea", "ddqn", 24_000, 1, tmp_path / "ddqn", threshold=0.5)
+    # Measured at this test's 36k steps (2026-11-30, after Deep Sea stopped paying the path
+    # that bumps the left wall first): ddqn-rnd seed 1 117 treasure visits, the first at
+    # 16,288 steps (104 s beside three training runs); seed 2 none within 36k (87 by 48k,
+    # the first at 36,112); ddqn seed 1 none.
+    rnd, rnd_goals = train("deepsea", "ddqn-rnd", 36_000, 1, tmp_path / "rnd", threshold=0.5)
+    dqn, dqn_goals = train("deepsea", "ddqn", 36_000, 1, tmp_path / "ddqn", threshold=0.5)
     assert dqn_goals == 0, dqn
     assert rnd_goals >= 4, (rnd_goals, rnd)
 
