@@ -3,8 +3,9 @@
 An N x N grid; the agent starts top-left and every step drops one row while
 moving left or right. Only a move right from the bottom-right cell pays (+1), which
 the all-right path alone reaches, and every move right costs 0.01 / N, so a dithering
-agent learns to go left: random actions find the reward with probability 2^-N. Which action means "right" is drawn per cell, so
-no action bias finds it either. Observations are one-hot [N * N] float32.
+agent learns to go left: random actions find the reward with probability 2^-N. Which
+action means "right" is drawn per cell, so no action bias finds it either.
+Observations are one-hot [N * N] float32.
 
 The package's batched interface (envs/__init__.py), with EnvPool's next-step auto-reset.
 """
