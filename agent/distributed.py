@@ -148,8 +148,7 @@ def check_address(address):
 def trial(config):
     """A Tune trial: the package's training run of one (game or stage, seed).
 
-    A run folder that holds a checkpoint is continued (--resume); one whose start died
-    before its first checkpoint starts again."""
+    A run folder that holds a run is continued (trial_argv)."""
     import ray
     from ray import tune
 
@@ -161,13 +160,11 @@ def trial(config):
         # Finished, but the driver died before Tune recorded it: nothing to do.
         tune.report(metrics)
         return
-    resume = folder.has_checkpoint()
-    if tune.get_checkpoint() is not None and not resume:
+    if tune.get_checkpoint() is not None and not folder.has_checkpoint():
         # Tune moved the trial to a node that cannot see where it ran before.
         raise RuntimeError(f"trial {spec['name']}: its run folder {folder.path} has no checkpoint on this node, "
                            f"but Tune holds one: --storage must be a folder that every node mounts")
-    if folder.has_run() and not resume:
-        folder.config.unlink()
+    argv, resume = trial_argv(spec, folder)
     log_trial(folder, node=node, resume=resume)
 
     reported, last = [], {}
@@ -188,11 +185,18 @@ def trial(config):
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     module, name = config["train"].split(":")
-    argv = spec["resume_argv"] if resume else spec["argv"]
     code = getattr(importlib.import_module(module), name)(argv, after_save=report)
     if code != 0:
         raise RuntimeError(f"python -m agent {' '.join(argv)} exited with {code}")
     log_trial(folder, node=node, finished=True, metrics=last)
+
+
+def trial_argv(spec, folder):
+    """(train argv, resumed) of a trial's start: a run folder with its config.json is
+    continued with --resume, from its checkpoint or, where the run died before its first,
+    from step 0 with its config (its event files purged past step 0); else a new run. A new
+    run would refuse the folder: it holds a run's event files without a config.json."""
+    return (spec["resume_argv"], True) if folder.has_run() else (spec["argv"], False)
 
 
 def log_trial(folder, **entry):

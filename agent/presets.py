@@ -82,11 +82,17 @@ MARIO_COMMON = {"epochs": 10, "gae_lambda": 0.95, "clip_range": 0.2, "vf_coef": 
                 "env": {"action_set": "complex"}}
 
 
+# The Mario sources' "mse" is PyTorch's F.mse_loss, the squared error; the package's is half
+# of it (agent.losses.value_loss, CleanRL's form): twice their V_coef 0.5 gives their weight.
+MSE_AS_TORCH = 2.0
+
+
 def _mario_ppo_stage(stage):
     envs, rollout, minibatch, gamma, lr, target_kl, norm_adv, loss = MARIO_PPO_STAGES[stage]
     return {**MARIO_COMMON, "num_envs": envs, "rollout_steps": rollout,
             "num_minibatches": envs * rollout // minibatch, "gamma": gamma, "learning_rate": lr,
-            "target_kl": target_kl, "norm_adv": norm_adv, "value_loss": loss}
+            "target_kl": target_kl, "norm_adv": norm_adv, "value_loss": loss,
+            "vf_coef": MARIO_COMMON["vf_coef"] * (MSE_AS_TORCH if loss == "mse" else 1.0)}
 
 
 # Seed 000's PPO+RND config (written for 8-4): 32 envs x 756 steps, lr 7e-5, entropy
@@ -94,7 +100,8 @@ def _mario_ppo_stage(stage):
 # does not divide 32 x 756 = 24,192 samples: 96 minibatches of 252 here.
 MARIO_RND = {**MARIO_COMMON, "num_envs": 32, "rollout_steps": 756, "num_minibatches": 96, "gamma": 0.99,
              "learning_rate": 7e-5, "ent_coef": 0.05, "target_kl": 0.05, "norm_adv": False,
-             "value_loss": "mse", "ext_coef": 2.0, "int_coef": 1.0, "total_steps": 5_000_000, "rnd": RND}
+             "value_loss": "mse", "vf_coef": MARIO_COMMON["vf_coef"] * MSE_AS_TORCH, "ext_coef": 2.0,
+             "int_coef": 1.0, "total_steps": 5_000_000, "rnd": RND}
 
 # --- Value-based: Double DQN (`ddqn`) and dueling Double DQN + prioritised replay + RND
 # (`ddqn-rnd`). Sources: shared/reference/dqn_family.md. Fields: agent.config.DQNConfig.

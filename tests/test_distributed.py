@@ -190,6 +190,31 @@ def test_the_32_stage_sweep_plans_one_train_run_per_stage_and_seed(tmp_path):
     assert list(tmp_path.iterdir()) == []   # planning writes nothing
 
 
+def test_a_trial_that_died_before_its_first_checkpoint_continues_its_own_folder(tmp_path):
+    """A trial killed between its config.json and its first checkpoint has left event files;
+    its restart resumes the folder from step 0 (a new run would refuse a run's leftovers)."""
+    from agent.distributed import trial_argv
+    from utilities.events import read_scalars
+    from utilities.info_writer import InfoWriter
+
+    args = cli.build_parser().parse_args(["sweep", "--game", "cartpole", "--seeds", "1", "--steps", "2048",
+                                          "--sweep-dir", str(tmp_path / "sweep")])
+    spec = cli.new_sweep(args)[0].trials[0]
+    folder = RunFolder(spec["run_dir"])
+    assert trial_argv(spec, folder) == (spec["argv"], False)
+    cfg, _ = cli.checked_run(cli.build_parser().parse_args(spec["argv"]))
+    folder.write_config(cfg.to_json())
+    stale = InfoWriter(folder.path)
+    stale.write({"episode_return": 123.0}, 999_999)
+    stale.close()
+    argv, resumed = trial_argv(spec, folder)
+    assert resumed and argv == spec["resume_argv"]
+    result = run_cli(*argv, cwd=tmp_path)    # what the trial runs in its Ray worker, in a process of its own
+    assert result.returncode == 0, result.stderr[-2000:]
+    returns = read_scalars(folder.path)["episode/return"]
+    assert folder.has_checkpoint() and returns and max(step for step, _ in returns) <= 2048
+
+
 def test_status_reads_mario_clears_from_each_run_and_needs_no_ray(tmp_path):
     from utilities.info_writer import InfoWriter
 

@@ -1,5 +1,6 @@
 """agent/presets.py: the most specific row wins, and every row makes a valid config."""
 
+import numpy as np
 import pytest
 
 from agent import presets
@@ -42,6 +43,19 @@ def test_value_based_rows_follow_their_seeds():
     for algo in ("ddqn", "ddqn-rnd"):
         row = presets.preset(algo, "deepsea")
         assert row["update_every"] % (21 * row["num_envs"]) == 0 and row["min_replay"] <= row["update_every"]
+
+
+def test_mario_value_losses_weigh_as_in_their_pytorch_sources():
+    """CVHvn's table and seed 000 weigh F.mse_loss (the squared error) or smooth_l1 by
+    V_coef 0.5: at an error of 2, 0.5 x 4 = 2.0 and 0.5 x 1.5 = 0.75."""
+    from agent.losses import value_loss
+
+    rows = [presets.preset("ppo", "mario", "mario", s) for s in presets.MARIO_PPO_STAGES]
+    rows.append(presets.preset("ppo-rnd", "mario", "mario"))
+    assert {row["value_loss"] for row in rows} == {"mse", "huber"}
+    for row in rows:
+        weighed = row["vf_coef"] * float(value_loss(np.array([2.0]), np.array([0.0]), np.array([1.0]), row["value_loss"]))
+        assert weighed == (2.0 if row["value_loss"] == "mse" else 0.75), row
 
 
 def test_ptr_ppo_mario_rows_follow_seed_002():
