@@ -31,11 +31,14 @@ class PPO:
         # Plain PPO has no intrinsic stream: its value head stays untrained.
         self.trainable = [v for v in self.policy.trainable_variables
                           if p.rnd or not v.path.startswith("value_int/")]
+        self.num_policy_vars = len(self.trainable)   # the first ones: the gradient clip covers these alone
         self.rnd = RND(p.rnd, self.obs_shape, obs_dtype, cfg.num_envs) if p.rnd else None
         if self.rnd:
             self.trainable += self.rnd.trainable
             self.rnd_batch = max(1, int(round(p.rnd.update_fraction * (self.batch_size // p.num_minibatches))))
-        self.optimizer = keras.optimizers.Adam(p.learning_rate, epsilon=1e-5, global_clipnorm=p.max_grad_norm)
+        # No clip here: _train_step clips the policy's gradients only (seeds 000 and 004 train
+        # RND's predictor unclipped; one joint norm let its gradient shrink the policy's steps).
+        self.optimizer = keras.optimizers.Adam(p.learning_rate, epsilon=1e-5)
         # Built now so a checkpoint restore fills (and checks) every slot.
         self.optimizer.build(self.trainable)
         self.clip_range = tf.Variable(p.clip_range, dtype=tf.float32, trainable=False)
@@ -190,6 +193,9 @@ class PPO:
                 out["rnd_loss"] = self.rnd.loss(mb["obs"], seed, self.rnd_batch)
                 loss += out["rnd_loss"]
         grads = tape.gradient(loss, self.trainable)
+        n = self.num_policy_vars
+        if p.max_grad_norm is not None:
+            grads = list(tf.clip_by_global_norm(grads[:n], p.max_grad_norm)[0]) + grads[n:]
 
         def apply():
             self.optimizer.apply_gradients(zip(grads, self.trainable))

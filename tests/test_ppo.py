@@ -89,3 +89,24 @@ def test_the_loss_is_policy_minus_entropy_plus_both_value_losses_plus_rnd(tmp_pa
     np.testing.assert_allclose(out["loss"], out["policy_loss"] - 0.5 * out["entropy"] + 3.0 * sum(value_losses)
                                + out["rnd_loss"], rtol=1e-5)
     loop.close()
+
+
+def test_the_gradient_clip_covers_the_policy_alone(tmp_path):
+    """Seeds 000 and 004 clip the policy's gradients and train RND's predictor unclipped. With
+    one joint norm a large predictor gradient would shrink the policy's steps: then the policy
+    after a few steps would depend on the predictor's loss, here multiplied by 1,000."""
+    policies = []
+    for scale in (1.0, 1000.0):
+        loop = make_loop(tmp_path / str(scale))        # ppo-rnd on Deep Sea 8, max_grad_norm 0.5
+        algorithm = loop.algorithm
+        collect(loop)
+        algorithm.rollout.compute_advantages(np.zeros(8), np.ones(8), 0.99, 0.9, 0.95, 2.0, 1.0)
+        loss = algorithm.rnd.loss
+        algorithm.rnd.loss = lambda *args: scale * loss(*args)
+        for mb in list(algorithm.rollout.minibatches(4, np.random.default_rng(0)))[:3]:
+            out = algorithm.train_step(mb, np.array([1, 2], np.int64), np.inf)
+        assert float(out["rnd_loss"]) > 0
+        policies.append([v.numpy() for v in algorithm.policy.weights])
+        loop.close()
+    for plain, scaled in zip(*policies):
+        np.testing.assert_allclose(plain, scaled, rtol=1e-6, atol=1e-7)
