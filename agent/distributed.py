@@ -415,12 +415,12 @@ def status(sweep_dir):
         for t in ExperimentAnalysis(str(experiment)).trials:
             states[t.config["trial"]["name"]] = t.status
             results[t.config["trial"]["name"]] = t.last_result or {}
-    else:
-        # No whole record from Tune: the runs' own logs say which finished.
-        for spec in sweep.trials:
-            metrics = finished_metrics(RunFolder(spec["run_dir"]))
-            if metrics is not None:
-                states[spec["name"]], results[spec["name"]] = "TERMINATED", metrics
+    # The runs' own logs say which finished: Tune's record may be torn, or older than a
+    # finish (its snapshot comes every few seconds; a driver killed in between).
+    for spec in sweep.trials:
+        metrics = finished_metrics(RunFolder(spec["run_dir"]))
+        if metrics is not None:
+            states[spec["name"]], results[spec["name"]] = "TERMINATED", metrics
     mario = sweep.stages != [None]
     header = f"{'run':<12} {'seed':>5} {'steps':>11} {'mean return':>12}"
     header += f" {'cleared':>8} {'clear rate':>11}" if mario else ""
