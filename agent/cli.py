@@ -508,9 +508,15 @@ def train_one(args, after_save=None):
     """One training run as `python -m agent train` makes it; after_save: see agent.loop.Loop."""
     import envs
 
+    from utilities.run_folder import Hold
+
     try:
         cfg, folder = checked_run(args)
-    except UsageError as err:
+        if args.resume:
+            # A run being trained is refused now, before its envs and memory are made (it holds
+            # its memory too); the folder is held for real just before the first write.
+            Hold.check(folder.path, "run folder")
+    except (UsageError, ValueError) as err:
         return fail("train", err)
     game = envs.resolve_game(cfg.game)
 
@@ -543,34 +549,47 @@ def train_one(args, after_save=None):
     opts = cfg.options
     test_every, clear_episodes = opts["test_every"], opts["clear_episodes"]
     test_envs, test = [], None
-    if test_every:
-        test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[0], **cfg.env, **on_cpus(1)))
-        if clear_episodes:
-            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[1], clear_episodes, random_starts=True,
-                                                render=False, **cfg.env, **on_cpus(clear_episodes)))
-        test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
-    algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
-    if cfg.init_from and not (args.resume and folder.has_checkpoint()):
-        try:
-            if args.resume and base_policy(cfg.init_from["model"], cfg) != cfg.init_from:
-                raise ValueError("the export is no longer the one the run began from")
-            start_from(algorithm, cfg)
-        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:   # a damaged .keras too
-            for opened in (env, *test_envs):
-                opened.close()
-            return fail("train", f"cannot start from {cfg.init_from['model']!r}: {err}".splitlines()[0])
-        print(f"starting from {cfg.init_from['model']} ({cfg.init_from['algo']}, "
-              f"{cfg.init_from['steps_trained']:,} agent steps behind it)")
-    loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
-                test_every=test_every or 1, clear_every=opts["clear_every"], stop_at_clear=opts["stop_at_clear"],
-                stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save,
-                after_clear_rate=best_keeper(cfg, algorithm, folder, env.single_action_space.n, space.shape)
-                if test_every and clear_episodes else None)
     try:
+        if test_every:
+            test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[0], **cfg.env, **on_cpus(1)))
+            if clear_episodes:
+                test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[1], clear_episodes,
+                                                    random_starts=True, render=False, **cfg.env,
+                                                    **on_cpus(clear_episodes)))
+            test = make_test(*test_envs, max_repeats=game.tests.max_repeats)
+        algorithm = learner_class(cfg.algo)(cfg, space.shape, space.dtype.name, env.single_action_space.n)
+        if cfg.init_from and not (args.resume and folder.has_checkpoint()):
+            try:
+                if args.resume and base_policy(cfg.init_from["model"], cfg) != cfg.init_from:
+                    raise ValueError("the export is no longer the one the run began from")
+                start_from(algorithm, cfg)
+            except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:   # a damaged .keras too
+                raise UsageError(f"cannot start from {cfg.init_from['model']!r}: {err}".splitlines()[0]) from None
+            print(f"starting from {cfg.init_from['model']} ({cfg.init_from['algo']}, "
+                  f"{cfg.init_from['steps_trained']:,} agent steps behind it)")
+        loop = Loop(cfg, algorithm, env, folder, checkpoint_every=opts["checkpoint_every"], test=test,
+                    test_every=test_every or 1, clear_every=opts["clear_every"], stop_at_clear=opts["stop_at_clear"],
+                    stop_at_clear_rate=opts["stop_at_clear_rate"], after_save=after_save,
+                    after_clear_rate=best_keeper(cfg, algorithm, folder, env.single_action_space.n, space.shape)
+                    if test_every and clear_episodes else None)
+    except BaseException as err:
+        # Nothing may outlive a run that never started (Mario's env workers in a sweep's process).
+        for opened in (env, *test_envs):
+            opened.close()
+        if isinstance(err, UsageError):
+            return fail("train", err)
+        raise
+    held = None
+    try:
+        try:
+            held = Hold(folder.path, "run folder")
+        except ValueError as err:
+            return fail("train", err)
         if args.resume and folder.has_checkpoint():
             try:
                 path = loop.restore()
             except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
+                held.close(undo=True)
                 return refused_restore("train", f"cannot resume {str(folder.path)!r}", err)
             step = int(loop.state.step.numpy())
             print(f"resuming {folder.path} from {path} at step {step:,}")
@@ -593,6 +612,8 @@ def train_one(args, after_save=None):
         loop.close()
         for test_env in test_envs:
             test_env.close()
+        if held is not None:
+            held.close()
     print(format_summary(summary))
     if summary["interrupted"]:
         print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {folder.path}")

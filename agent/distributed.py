@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 from utilities.errors import first_line
-from utilities.run_folder import RunFolder, write_atomic
+from utilities.run_folder import Hold, RunFolder, write_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC = "sweep.json"
@@ -245,6 +245,14 @@ def run(sweep, sweep_dir, address=None, resume=False):
                   configure_logging=True)
     if address is None and not cpus_fit(sweep.cpus_per_run, os.cpu_count()):
         return 2
+    held = None
+    if resume:
+        # Before Ray starts: two drivers would run every trial twice into the same run folders.
+        try:
+            held = Hold(sweep_dir, "sweep folder")
+        except ValueError as err:
+            print(f"python -m agent sweep: error: {err}", file=sys.stderr)
+            return 2
     reaper = Reaper() if address is None else None
     if address is None:
         ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address=LOCAL_IP,
@@ -256,13 +264,15 @@ def run(sweep, sweep_dir, address=None, resume=False):
             # Something answers at the address, but not a Ray cluster we may join.
             print(f"python -m agent sweep: error: cannot join the Ray cluster at --address {address}: "
                   f"{first_line(err)}", file=sys.stderr)
+            if held is not None:
+                held.close()
             return 2
     try:
         if address is not None and not cpus_fit(sweep.cpus_per_run, max(
                 (node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)):
             return 2
         if not resume:
-            sweep_dir.mkdir(parents=True, exist_ok=True)
+            held = Hold(sweep_dir, "sweep folder")   # new and empty (checked): nobody else holds it
             write_atomic(sweep_dir / SPEC, sweep.to_json())
         trainable = tune.with_resources(trial, {"cpu": sweep.cpus_per_run})
         param_space = {"trial": tune.grid_search(sweep.trials), "train": sweep.train}
@@ -289,6 +299,8 @@ def run(sweep, sweep_dir, address=None, resume=False):
         ray.shutdown()
         if reaper is not None:
             reaper.close()
+        if held is not None:
+            held.close()
     lines, finished = status(sweep_dir)
     print("\n".join(lines))
     if not finished:

@@ -90,12 +90,12 @@ class DQN:
         self.target.trainable = False
         self.rnd = RND(p.rnd, self.obs_shape, obs_dtype, cfg.num_envs) if p.rnd else None
         self.trainable = list(self.online.trainable_variables)
+        self.num_q_vars = len(self.trainable)   # the first ones: the gradient clip covers these alone
         if self.rnd:
             self.trainable += self.rnd.trainable
             self.rnd_batch = max(1, int(round(p.rnd.update_fraction * p.batch_size)))
         # One Adam for the Q network and RND's predictor, as seed 003.
-        self.optimizer = keras.optimizers.Adam(p.learning_rate, epsilon=p.adam_epsilon,
-                                               global_clipnorm=p.max_grad_norm)
+        self.optimizer = keras.optimizers.Adam(p.learning_rate, epsilon=p.adam_epsilon)
         # Built now so a checkpoint restore fills (and checks) every slot.
         self.optimizer.build(self.trainable)
         # The CLI checked the replay against free memory with everything else the run holds.
@@ -386,6 +386,17 @@ class DQN:
                 rnd_loss = self.rnd.loss(next_obs, seed, self.rnd_batch)
                 loss += rnd_loss
         grads = tape.gradient(loss, self.trainable)
+        if self.p.max_grad_norm is not None:
+            # SB3's norm clip is the Q network's: RND's predictor learns unclipped (seed 003),
+            # so its large early gradients cannot shrink the Q network's steps.
+            n = self.num_q_vars
+            clipped = list(tf.clip_by_global_norm(grads[:n], self.p.max_grad_norm)[0]) + grads[n:]
+            # No weight may change before every gradient (hence every read of this step, the
+            # targets' bonus from RND's predictor included) is done. Without this barrier the
+            # predictor's unclipped update could start early, and of two identical bf16 runs
+            # on 2 threads about half differed after one update (measured 2026-12-01).
+            with tf.control_dependencies(grads):
+                grads = [tf.identity(g) for g in clipped]
         self.optimizer.apply_gradients(zip(grads, self.trainable))
         out = {"loss": loss, "td_loss": td, "q_mean": tf.reduce_mean(q), "td_error": targets - q}
         if self.rnd:

@@ -22,6 +22,16 @@ def run_cli(*args, cwd=None, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def held_elsewhere(folder):
+    """A process holding `folder` (utilities.run_folder.Hold) as a running run or sweep
+    driver does, until killed; returned once it holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from utilities.run_folder import Hold; "
+                               "h = Hold(sys.argv[1], 'x'); print('held', flush=True); time.sleep(600)", str(folder)],
+                              stdout=subprocess.PIPE, text=True, env=cli_env())
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
 def one_line_error(result, message):
     """The bad-input contract: exit 2 and one line on stderr that holds `message`."""
     lines = result.stderr.strip().splitlines()

@@ -10,7 +10,7 @@ import tensorflow as tf
 import envs
 from agent.config import RunConfig, learner_class
 from agent.loop import Loop
-from tests.conftest import one_line_error, run_cli
+from tests.conftest import held_elsewhere, one_line_error, run_cli
 from utilities.events import read_scalars
 from utilities.run_folder import RunFolder
 
@@ -291,6 +291,33 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     assert "done: 1,024 steps, 2 updates" in result.stdout and RunFolder(run_dir).has_checkpoint()
 
 
+def test_a_run_being_trained_is_refused_to_a_second_process_and_free_once_it_dies(tmp_path, monkeypatch):
+    # Two processes training one folder would interleave their checkpoints and replays.
+    from agent import presets
+    from agent.cli import train_argv
+    from utilities.run_folder import Hold
+
+    cfg = RunConfig.from_preset(presets.preset("ppo", "classic"), game="cartpole", algo="ppo", seed=3,
+                                total_steps=1024)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(cfg.to_json())
+    holder = held_elsewhere(run_dir)
+    try:
+        before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+        result = run_cli("train", "--resume", str(run_dir), "--no-progress", cwd=tmp_path)
+        assert one_line_error(result, f"run folder {str(run_dir)!r} is in use by another process "
+                                      f"(pid {holder.pid})"), result.stderr
+        assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
+    finally:
+        holder.kill()   # SIGKILL: the OS drops its hold, no stale lock
+        holder.wait()
+    monkeypatch.chdir(tmp_path)   # the export goes to tmp_path/saved_model
+    assert train_argv(["train", "--resume", str(run_dir), "--no-progress"]) == 0
+    assert RunFolder(run_dir).has_checkpoint()
+    Hold(run_dir, "run folder").close()   # the finished run let go of its folder
+
+
 def test_no_rnd_runs_the_rnd_preset_without_rnd():
     from agent import presets
     from agent.cli import without_rnd
@@ -343,3 +370,39 @@ def test_bad_stop_at_clear_rate_is_one_line_exit_2_and_writes_nothing(tmp_path, 
     result = run_cli("train", *args, "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
     assert one_line_error(result, message), result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_fails_to_start_closes_every_env_it_made(tmp_path, monkeypatch):
+    """A learner that cannot be built (here: raises) must not leave the envs already made
+    open: in a sweep's trial process Mario's env workers would outlive the run."""
+    import agent.config
+    from agent.cli import train_argv
+
+    made = []
+
+    def spy(make):
+        def wrapped(*args, **kwargs):
+            env = make(*args, **kwargs)
+            made.append(env)
+            close = env.close
+            env.closed = False
+
+            def closing():
+                env.closed = True
+                close()
+            env.close = closing
+            return env
+        return wrapped
+
+    def broken_learner(algo):
+        def build(*args):
+            raise RuntimeError("no learner")
+        return build
+
+    monkeypatch.setattr(envs, "make", spy(envs.make))
+    monkeypatch.setattr(envs, "make_test_env", spy(envs.make_test_env))
+    monkeypatch.setattr(agent.config, "learner_class", broken_learner)
+    with pytest.raises(RuntimeError, match="no learner"):
+        train_argv(["train", "--game", "cartpole", "--steps", "1024", "--test-every", "1", "--run-dir", str(tmp_path / "r"),
+                    "--no-progress"])
+    assert len(made) == 2 and all(env.closed for env in made)

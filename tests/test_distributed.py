@@ -18,7 +18,7 @@ import pytest
 import envs
 from agent import cli
 from agent.distributed import SPEC, Reaper, check_address, read_trial_log, status
-from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, one_line_error, run_cli
+from tests.conftest import ROOT, assert_same_checkpoints, checkpoint_tensors, held_elsewhere, one_line_error, run_cli
 from utilities.run_folder import RunFolder
 
 # One xdist worker runs all of these: a Ray cluster started by one test is seen by the next
@@ -233,6 +233,25 @@ def test_status_reads_mario_clears_from_each_run_and_needs_no_ray(tmp_path):
     assert not finished and lines[0].split()[-3:] == ["clear", "rate", "state"]
 
 
+def test_a_second_driver_of_a_sweep_is_refused_before_ray_starts(tmp_path):
+    # Two drivers would run each trial twice into the same run folders.
+    args = cli.build_parser().parse_args(["sweep", "--game", "cartpole", "--seeds", "1",
+                                          "--sweep-dir", str(tmp_path / "sweep")])
+    sweep, sweep_dir = cli.new_sweep(args)
+    sweep_dir.mkdir()
+    (sweep_dir / SPEC).write_text(sweep.to_json())
+    holder = held_elsewhere(sweep_dir)
+    try:
+        before = snapshot(tmp_path)
+        result = run_cli("sweep", "--resume", str(sweep_dir), cwd=tmp_path)
+        assert one_line_error(result, f"sweep folder {str(sweep_dir)!r} is in use by another process "
+                                      f"(pid {holder.pid})"), result.stderr
+        assert snapshot(tmp_path) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_cpu_settings_bound_each_kind_of_env():
     import envs
 
@@ -386,7 +405,7 @@ def test_a_cartpole_sweep_on_two_nodes_survives_the_loss_of_a_node(tmp_path, ray
         rows = [line.split() for line in lines if line.startswith("cartpole ")]
         assert [(r[1], r[2], r[-1]) for r in rows] == [("1", "4,096", "TERMINATED"), ("2", "4,096", "TERMINATED")]
         assert finished and lines[-1] == f"tensorboard --logdir {experiment}"
-        assert [p.name for p in sweep_dir.iterdir()] == ["sweep.json"]
+        assert sorted(p.name for p in sweep_dir.iterdir()) == [".lock", "sweep.json"]
     finally:
         cluster.shutdown()
 

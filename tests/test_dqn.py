@@ -243,6 +243,25 @@ def test_rnd_reward_is_seed_003s_mix_of_standardised_intrinsic_and_extrinsic():
     np.testing.assert_allclose(dqn.rnd.obs_norm.mean.numpy(), frames.mean(0), rtol=1e-3, atol=1e-4)
 
 
+def test_the_gradient_clip_covers_the_q_network_alone():
+    """SB3's gradient norm clip (the classic presets' max_grad_norm 10) is the Q network's;
+    seed 003 trains RND's predictor unclipped. With one joint norm a large predictor
+    gradient would shrink the Q network's steps: then the Q network after a few steps would
+    depend on the predictor's loss, here multiplied by 1,000."""
+    weights = []
+    for scale in (1.0, 1000.0):
+        dqn = make_dqn(rnd=RNDConfig(), hidden=[16], max_grad_norm=0.1, batch_size=16)
+        feed(dqn, random_rows(40, np.random.default_rng(6), ends={19}))
+        loss = dqn.rnd.loss
+        dqn.rnd.loss = lambda *args, scale=scale: scale * loss(*args)
+        for _ in range(3):
+            out = dqn.gradient_step(1.0)
+        assert out["rnd_loss"] > 0
+        weights.append(dqn.online.get_weights())
+    for plain, scaled in zip(*weights):
+        np.testing.assert_allclose(plain, scaled, rtol=1e-6, atol=1e-7)
+
+
 def test_rnd_reward_at_sample_time_is_the_current_predictors_hand_worked():
     # int_reward_at "sample": the replay keeps ext_coef x extrinsic; each sampled batch's
     # target adds int_coef x the bonus of the CURRENT predictor, standardised by the window.

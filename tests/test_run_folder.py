@@ -1,8 +1,11 @@
 """utilities/run_folder.py: the layout's one owner, atomic config, the writability check."""
 
+import os
+import re
+
 import pytest
 
-from utilities.run_folder import RunFolder, check_writable
+from utilities.run_folder import Hold, RunFolder, check_writable
 
 
 def test_layout_and_atomic_config(tmp_path):
@@ -37,3 +40,23 @@ def test_foreign_files_are_what_no_run_writes(tmp_path):
     (folder.path / "notes.txt").touch()
     (folder.path / "best_policy.old").touch()
     assert sorted(p.name for p in folder.foreign_files()) == ["best_policy.old", "notes.txt"]
+
+
+def test_a_held_folder_refuses_a_second_hold_and_a_refusal_changes_nothing(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    before = folder.stat().st_mtime_ns
+    Hold.check(folder, "run folder")            # never held: nothing to refuse, nothing made
+    assert list(folder.iterdir()) == [] and folder.stat().st_mtime_ns == before
+    Hold(folder, "run folder").close(undo=True)   # a refused resume's hold: gone, times as they were
+    assert list(folder.iterdir()) == [] and folder.stat().st_mtime_ns == before
+    held = Hold(folder, "run folder")
+    message = f"run folder {str(folder)!r} is in use by another process (pid {os.getpid()})"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Hold.check(folder, "run folder")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Hold(folder, "run folder")   # a second open of .lock conflicts even in this process
+    held.close()
+    Hold.check(folder, "run folder")
+    Hold(folder, "run folder").close()
+    assert [p.name for p in folder.iterdir()] == [".lock"] and (folder / ".lock").read_text() == ""

@@ -7,9 +7,11 @@ logs/<run-name>/
   best_test_episode.mp4     the best greedy test episode so far
   best_policy/              the export of the best random-start clear rate so far (agent.export.best_keeper)
   sweep_trial.log           in a sweep (agent/distributed.py): one line per start of the trial
+  .lock                     held by the process training the run (Hold)
 saved_model/<run-name>/     its export (agent.export): a SavedModel, policy.keras and the card
 """
 
+import fcntl
 import json
 import os
 import pathlib
@@ -20,6 +22,74 @@ EXPORT_CARD = "policy.json"   # what marks a folder as an export (agent.export w
 # Beside an export X while agent.export.write_export swaps a new one in: X.export-tmp (being
 # built), X.export-old (the previous one). Names no user picks, as both are removed or renamed.
 EXPORT_TMP, EXPORT_OLD = ".export-tmp", ".export-old"
+LOCK = ".lock"
+
+
+class Hold:
+    """This process's hold on a folder (`python -m agent train` on a run folder, a sweep's
+    driver on its sweep folder) until close(): a second process is refused with a ValueError
+    (one line, naming the holder's pid where the system shows it) instead of interleaving
+    its checkpoints with the first's. flock on the folder's .lock: the OS drops the hold
+    when its process dies, so a killed run leaves no stale lock. Nothing is written into
+    .lock; a refused process writes nothing at all."""
+
+    def __init__(self, folder, what):
+        self._folder = pathlib.Path(folder)
+        self._folder.mkdir(parents=True, exist_ok=True)
+        self._path = self._folder / LOCK
+        self._times = None if self._path.exists() else self._folder.stat()   # for close(undo=True)
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _flock(self._fd, folder, what)
+        except ValueError:
+            self.close(undo=True)
+            raise
+
+    @staticmethod
+    def check(folder, what):
+        """The ValueError a Hold would raise now, if any; touches nothing (a folder without
+        .lock has never been held)."""
+        try:
+            fd = os.open(pathlib.Path(folder) / LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            return
+        try:
+            _flock(fd, folder, what)
+        finally:
+            os.close(fd)   # lets go at once
+
+    def close(self, undo=False):
+        """Let go; undo: also remove .lock if this hold made it, the folder's times as they
+        were (a refused resume leaves the folder as it found it)."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        if undo and self._times is not None:
+            self._path.unlink(missing_ok=True)
+            os.utime(self._folder, ns=(self._times.st_atime_ns, self._times.st_mtime_ns))
+
+
+def _flock(fd, folder, what):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = _flock_holder(os.fstat(fd).st_ino)
+        raise ValueError(f"{what} {str(folder)!r} is in use by another process"
+                         f"{f' (pid {holder})' if holder else ''}: wait for it to end or stop it first") from None
+
+
+def _flock_holder(inode):
+    """The pid holding a flock on the file with this inode, from /proc/locks (Linux); None
+    where it cannot be told."""
+    try:
+        for line in pathlib.Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if "FLOCK" in fields and fields[-3].rsplit(":", 1)[-1] == str(inode):
+                return int(fields[fields.index("FLOCK") + 3])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def read_card(model_dir):
@@ -67,7 +137,7 @@ class RunFolder:
     def owns(self, name):
         """Whether a run writes a file or folder of this name in its folder."""
         # error.txt, error.pkl: what Tune records of a sweep trial's failure in its folder.
-        own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name,
+        own = {self.config.name, self.checkpoints.name, self.best_video.name, self.trial_log.name, LOCK,
                self.best_policy.name, self.best_policy.name + EXPORT_TMP, self.best_policy.name + EXPORT_OLD,
                "error.txt", "error.pkl"}
         # The temporary files of a killed write (write_atomic's, write_mp4's) are the run's own too.
