@@ -579,59 +579,65 @@ def train_one(args, after_save=None):
         if isinstance(err, UsageError):
             return fail("train", err)
         raise
-    held = None
     try:
-        try:
-            held = Hold(folder.path, "run folder")
-        except ValueError as err:
-            return fail("train", err)
-        if args.resume and folder.has_checkpoint():
-            try:
-                path = loop.restore()
-            except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
-                held.close(undo=True)
-                return refused_restore("train", f"cannot resume {str(folder.path)!r}", err)
-            step = int(loop.state.step.numpy())
-            print(f"resuming {folder.path} from {path} at step {step:,}")
-            if step >= cfg.total_steps:
-                print(f"it has trained its {cfg.total_steps:,} steps: nothing to train, its policy is exported "
-                      f"again (raise --steps to train on)")
-        elif args.resume:
-            # Killed before its first checkpoint: its last checkpoint is the start.
-            print(f"{folder.path} has no checkpoint yet: training it from step 0 with its config")
-        folder.write_config(cfg.to_json())
-        print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}, {cfg.precision}) for {cfg.total_steps:,} steps "
-              f"-> {folder.path}")
-        give_up = (opts["give_up_after"], opts["give_up_below"]) if opts["give_up_after"] else None
-        try:
-            summary = loop.train(progress=not args.no_progress, max_updates=args.stop_after, give_up=give_up)
-        except NonFiniteLoss as err:
-            print(f"python -m agent train: {err}", file=sys.stderr)
-            return 1
-    finally:
+        held = Hold(folder.path, "run folder")
+    except ValueError as err:
         loop.close()
         for test_env in test_envs:
             test_env.close()
-        if held is not None:
-            held.close()
-    print(format_summary(summary))
-    if summary["interrupted"]:
-        print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {folder.path}")
-        return 130
-    if summary["cleared"]:
-        print(f"cleared the level in a greedy test episode; video: {folder.best_video}")
-    if summary.get("clear_rate_reached"):
-        print(f"reached a clear rate of {opts['stop_at_clear_rate']:g} in a test; video: {folder.best_video}")
-    if summary["gave_up"]:
-        print(f"gave up: mean return still <= {opts['give_up_below']} after {opts['give_up_after']} updates")
-    out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,
-                 space.shape, opts["export_dir"])
-    print(f"policy exported to {out}")
-    best = best_clear_rate(folder)
-    if best:
-        print(f"best clear rate {best['rate']:g} (random-start test at step {best['at_step']:,}), "
-              f"its policy: {folder.best_policy}")
-    return 0
+        return fail("train", err)
+    # Held until the export is written too: a resume started meanwhile would export into the same folder.
+    try:
+        try:
+            if args.resume and folder.has_checkpoint():
+                try:
+                    path = loop.restore()
+                except (CheckpointMismatch, FileNotFoundError, ValueError, AssertionError) as err:
+                    held.close(undo=True)
+                    return refused_restore("train", f"cannot resume {str(folder.path)!r}", err)
+                step = int(loop.state.step.numpy())
+                print(f"resuming {folder.path} from {path} at step {step:,}")
+                if step >= cfg.total_steps:
+                    print(f"it has trained its {cfg.total_steps:,} steps: nothing to train, its policy is exported "
+                          f"again (raise --steps to train on)")
+            elif args.resume:
+                # Killed before its first checkpoint: its last checkpoint is the start.
+                print(f"{folder.path} has no checkpoint yet: training it from step 0 with its config")
+            folder.write_config(cfg.to_json())
+            print(f"training {cfg.algo} on {cfg.game} (seed {cfg.seed}, {cfg.precision}) for "
+                  f"{cfg.total_steps:,} steps -> {folder.path}")
+            give_up = (opts["give_up_after"], opts["give_up_below"]) if opts["give_up_after"] else None
+            try:
+                summary = loop.train(progress=not args.no_progress, max_updates=args.stop_after, give_up=give_up)
+            except NonFiniteLoss as err:
+                print(f"python -m agent train: {err}", file=sys.stderr)
+                return 1
+        finally:
+            try:
+                loop.close()
+            finally:
+                for test_env in test_envs:
+                    test_env.close()
+        print(format_summary(summary))
+        if summary["interrupted"]:
+            print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {folder.path}")
+            return 130
+        if summary["cleared"]:
+            print(f"cleared the level in a greedy test episode; video: {folder.best_video}")
+        if summary.get("clear_rate_reached"):
+            print(f"reached a clear rate of {opts['stop_at_clear_rate']:g} in a test; video: {folder.best_video}")
+        if summary["gave_up"]:
+            print(f"gave up: mean return still <= {opts['give_up_below']} after {opts['give_up_after']} updates")
+        out = export(cfg, algorithm, loop.state, folder, loop.checkpoints.latest, env.single_action_space.n,
+                     space.shape, opts["export_dir"])
+        print(f"policy exported to {out}")
+        best = best_clear_rate(folder)
+        if best:
+            print(f"best clear rate {best['rate']:g} (random-start test at step {best['at_step']:,}), "
+                  f"its policy: {folder.best_policy}")
+        return 0
+    finally:
+        held.close()
 
 
 # Flags a sweep hands to each run's `train` as given: (flag, attribute). A run keeps them

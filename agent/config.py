@@ -209,6 +209,9 @@ class DQNConfig:
             raise ValueError(f"priority_eps must be > 0 (0 only without prioritised replay), got {self.priority_eps!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        # 0 would scale every gradient to 0 (a frozen network); None is "no clip".
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 or null (no clip), got {self.max_grad_norm!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,9 +27,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from utilities.errors import first_line
-from utilities.run_folder import Hold, RunFolder, write_atomic
+from utilities.run_folder import LOCK, Hold, RunFolder, write_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC = "sweep.json"
@@ -96,7 +97,8 @@ def check_new_folder(path, what):
     if (path / SPEC).exists():
         raise ValueError(f"{what} {str(path)!r} already holds a sweep: continue it with "
                          f"--resume {path} or choose another --sweep-dir")
-    if path.is_dir() and any(path.iterdir()):
+    # A .lock alone: a driver killed before it wrote the sweep's file.
+    if path.is_dir() and any(p.name != LOCK for p in path.iterdir()):
         raise ValueError(f"{what} {str(path)!r} is not empty: choose a new or empty folder")
 
 
@@ -164,6 +166,7 @@ def trial(config):
         # Tune moved the trial to a node that cannot see where it ran before.
         raise RuntimeError(f"trial {spec['name']}: its run folder {folder.path} has no checkpoint on this node, "
                            f"but Tune holds one: --storage must be a folder that every node mounts")
+    wait_until_free(folder.path, HOLD_WAIT_S)
     argv, resume = trial_argv(spec, folder)
     log_trial(folder, node=node, resume=resume)
 
@@ -189,6 +192,25 @@ def trial(config):
     if code != 0:
         raise RuntimeError(f"python -m agent {' '.join(argv)} exited with {code}")
     log_trial(folder, node=node, finished=True, metrics=last)
+
+
+# A trial moved off a node that died may find its run folder still held: on NFS the dead
+# node's lock lasts until the server's lease ends (90 s by default on NFSv4).
+HOLD_WAIT_S = 180
+
+
+def wait_until_free(folder, seconds, poll=2.0):
+    """Returns once no process holds `folder` (utilities.run_folder.Hold); RuntimeError
+    (the holder named) if one still does after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            Hold.check(folder, "run folder")
+            return
+        except ValueError as err:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{err} (waited {seconds:g} s)") from None
+        time.sleep(poll)
 
 
 def trial_argv(spec, folder):
@@ -234,9 +256,6 @@ def run(sweep, sweep_dir, address=None, resume=False):
     """Run (or resume) the sweep's trials to their end on the local machine or the cluster at
     `address`; prints the summary. Returns the exit code: 0 when every trial finished."""
     quiet_tune()
-    import ray
-    from ray import tune
-
     sweep_dir = pathlib.Path(sweep_dir).absolute()
     experiment = pathlib.Path(sweep.experiment)
     # Trials import this package: every node needs it at the same path (README).
@@ -245,14 +264,32 @@ def run(sweep, sweep_dir, address=None, resume=False):
                   configure_logging=True)
     if address is None and not cpus_fit(sweep.cpus_per_run, os.cpu_count()):
         return 2
-    held = None
-    if resume:
+    try:
         # Before Ray starts: two drivers would run every trial twice into the same run folders.
-        try:
-            held = Hold(sweep_dir, "sweep folder")
-        except ValueError as err:
-            print(f"python -m agent sweep: error: {err}", file=sys.stderr)
-            return 2
+        held = Hold(sweep_dir, "sweep folder")
+    except ValueError as err:
+        print(f"python -m agent sweep: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        code = start_trials(sweep, sweep_dir, experiment, address, resume, common)
+    finally:
+        # A new sweep that never wrote its file leaves no folder behind.
+        held.close(undo=not (sweep_dir / SPEC).exists())
+    if code is not None:
+        return code
+    lines, finished = status(sweep_dir)
+    print("\n".join(lines))
+    if not finished:
+        print(f"not every run finished; continue with: python -m agent sweep --resume {sweep_dir}")
+    return 0 if finished else 1
+
+
+def start_trials(sweep, sweep_dir, experiment, address, resume, common):
+    """Ray's part of run(): the cluster, Tune and the trials. Returns an exit code where it
+    stops early (one line said why), None once Tune is done."""
+    import ray
+    from ray import tune
+
     reaper = Reaper() if address is None else None
     if address is None:
         ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address=LOCAL_IP,
@@ -264,15 +301,12 @@ def run(sweep, sweep_dir, address=None, resume=False):
             # Something answers at the address, but not a Ray cluster we may join.
             print(f"python -m agent sweep: error: cannot join the Ray cluster at --address {address}: "
                   f"{first_line(err)}", file=sys.stderr)
-            if held is not None:
-                held.close()
             return 2
     try:
         if address is not None and not cpus_fit(sweep.cpus_per_run, max(
                 (node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)):
             return 2
         if not resume:
-            held = Hold(sweep_dir, "sweep folder")   # new and empty (checked): nobody else holds it
             write_atomic(sweep_dir / SPEC, sweep.to_json())
         trainable = tune.with_resources(trial, {"cpu": sweep.cpus_per_run})
         param_space = {"trial": tune.grid_search(sweep.trials), "train": sweep.train}
@@ -299,13 +333,6 @@ def run(sweep, sweep_dir, address=None, resume=False):
         ray.shutdown()
         if reaper is not None:
             reaper.close()
-        if held is not None:
-            held.close()
-    lines, finished = status(sweep_dir)
-    print("\n".join(lines))
-    if not finished:
-        print(f"not every run finished; continue with: python -m agent sweep --resume {sweep_dir}")
-    return 0 if finished else 1
 
 
 def cpus_fit(cpus_per_run, largest):

@@ -87,6 +87,7 @@ def test_every_algorithm_names_a_learner_and_a_config():
     ({"beta0": 1.5}, r"beta0 must lie in \[0, 1\], got 1.5"),
     ({"prioritized": True, "priority_eps": 0.0}, r"priority_eps must be > 0 \(0 only without prioritised replay\)"),
     ({"priority_eps": -1.0}, "priority_eps must be > 0"),
+    ({"max_grad_norm": 0.0}, r"max_grad_norm must be > 0 or null \(no clip\), got 0.0"),
 ])
 def test_dqn_validate_names_the_bad_value(change, message):
     cfg = RunConfig.from_preset(presets.preset("ddqn", "atari"), game="pong-v5", algo="ddqn")

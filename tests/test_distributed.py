@@ -252,6 +252,23 @@ def test_a_second_driver_of_a_sweep_is_refused_before_ray_starts(tmp_path):
         holder.wait()
 
 
+def test_a_trial_waits_for_its_run_folder_to_be_free(tmp_path):
+    # A trial moved off a dead node waits out its lock (NFS keeps it until the lease ends).
+    from agent.distributed import wait_until_free
+
+    holder = held_elsewhere(tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match=rf"is in use by another process \(pid {holder.pid}\).*waited 1 s"):
+            wait_until_free(tmp_path, 1, poll=0.2)
+        threading.Timer(0.5, holder.kill).start()
+        start = time.monotonic()
+        wait_until_free(tmp_path, 30, poll=0.2)
+        assert 0.4 < time.monotonic() - start < 10
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_cpu_settings_bound_each_kind_of_env():
     import envs
 

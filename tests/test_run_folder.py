@@ -60,3 +60,7 @@ def test_a_held_folder_refuses_a_second_hold_and_a_refusal_changes_nothing(tmp_p
     Hold.check(folder, "run folder")
     Hold(folder, "run folder").close()
     assert [p.name for p in folder.iterdir()] == [".lock"] and (folder / ".lock").read_text() == ""
+    # A hold that made its folders takes them back with undo, the parent's times as they were.
+    parent_times = tmp_path.stat().st_mtime_ns
+    Hold(tmp_path / "new" / "sweep", "sweep folder").close(undo=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and tmp_path.stat().st_mtime_ns == parent_times

@@ -34,24 +34,38 @@ class Hold:
     .lock; a refused process writes nothing at all."""
 
     def __init__(self, folder, what):
-        self._folder = pathlib.Path(folder)
-        self._folder.mkdir(parents=True, exist_ok=True)
-        self._path = self._folder / LOCK
-        self._times = None if self._path.exists() else self._folder.stat()   # for close(undo=True)
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            _flock(self._fd, folder, what)
-        except ValueError:
-            self.close(undo=True)
-            raise
+        folder = pathlib.Path(folder)
+        self._path = folder / LOCK
+        # What close(undo=True) takes back: the folders made here (deepest first), the .lock,
+        # and the times of the nearest folder that was there.
+        lock_existed = self._path.exists()
+        self._made = [] if lock_existed else [p for p in (folder, *folder.parents) if not p.exists()]
+        self._anchor = self._made[-1].parent if self._made else folder
+        self._times = None if lock_existed else self._anchor.stat()
+        folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _flock(fd, folder, what)
+            except ValueError:
+                os.close(fd)   # the .lock is the holder's: left alone
+                raise
+            try:
+                if os.stat(self._path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)   # removed (an undo) after it was opened here: hold the one there now
+        self._fd = fd
 
     @staticmethod
     def check(folder, what):
         """The ValueError a Hold would raise now, if any; touches nothing (a folder without
-        .lock has never been held)."""
+        a .lock this process can open has never been held, or cannot be written at all,
+        which the caller's own checks refuse)."""
         try:
             fd = os.open(pathlib.Path(folder) / LOCK, os.O_RDWR)
-        except FileNotFoundError:
+        except OSError:
             return
         try:
             _flock(fd, folder, what)
@@ -59,34 +73,41 @@ class Hold:
             os.close(fd)   # lets go at once
 
     def close(self, undo=False):
-        """Let go; undo: also remove .lock if this hold made it, the folder's times as they
-        were (a refused resume leaves the folder as it found it)."""
+        """Let go; undo: also remove .lock and the folders if this hold made them, times as
+        they were (a refused resume, a sweep that never started, leave nothing behind)."""
         if self._fd is None:
             return
-        os.close(self._fd)
-        self._fd = None
         if undo and self._times is not None:
             self._path.unlink(missing_ok=True)
-            os.utime(self._folder, ns=(self._times.st_atime_ns, self._times.st_mtime_ns))
+            for made in self._made:
+                try:
+                    made.rmdir()
+                except OSError:   # something else was put there meanwhile
+                    break
+            os.utime(self._anchor, ns=(self._times.st_atime_ns, self._times.st_mtime_ns))
+        os.close(self._fd)
+        self._fd = None
 
 
 def _flock(fd, folder, what):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = _flock_holder(os.fstat(fd).st_ino)
+        holder = _flock_holder(os.fstat(fd))
         raise ValueError(f"{what} {str(folder)!r} is in use by another process"
                          f"{f' (pid {holder})' if holder else ''}: wait for it to end or stop it first") from None
 
 
-def _flock_holder(inode):
-    """The pid holding a flock on the file with this inode, from /proc/locks (Linux); None
-    where it cannot be told."""
+def _flock_holder(stat):
+    """The pid holding a lock on the file of this os.stat result, from /proc/locks (Linux:
+    "1: FLOCK ADVISORY WRITE <pid> <major>:<minor>:<inode> 0 EOF"); None where it cannot be
+    told (another system, an NFS lock, another pid namespace)."""
+    file_id = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
     try:
         for line in pathlib.Path("/proc/locks").read_text().splitlines():
             fields = line.split()
-            if "FLOCK" in fields and fields[-3].rsplit(":", 1)[-1] == str(inode):
-                return int(fields[fields.index("FLOCK") + 3])
+            if "FLOCK" in fields and fields[-3] == file_id:
+                return int(fields[fields.index("FLOCK") + 3]) or None
     except (OSError, ValueError, IndexError):
         pass
     return None
