@@ -391,10 +391,12 @@ class DQN:
             # so its large early gradients cannot shrink the Q network's steps.
             n = self.num_q_vars
             grads = list(tf.clip_by_global_norm(grads[:n], self.p.max_grad_norm)[0]) + grads[n:]
-        # No weight changes before every gradient is done. Measured, not explained: when the
-        # clip above covered the Q network alone without this barrier, two identical bf16
-        # ddqn-rnd runs on 2 threads differed after one update about half the time (2026-12-01);
-        # with it (as with one joint clip, which made every gradient wait) they never did.
+        # No weight changes before every gradient, hence the targets, is done. The targets'
+        # fresh bonus (int_reward_at "sample") reads RND's predictor outside every gradient's
+        # ancestry, and without this barrier the predictor's update could run before that read:
+        # two identical 2-thread ddqn-rnd runs differed after one update about half the time,
+        # with TF_DETERMINISTIC_OPS too (a race, not a kernel); a barrier on the targets alone
+        # removed it (2026-12-01). A joint clip had hidden it: every update waited on its norm.
         with tf.control_dependencies(grads):
             grads = [tf.identity(g) for g in grads]
         self.optimizer.apply_gradients(zip(grads, self.trainable))
