@@ -507,7 +507,6 @@ def checked_run(args):
 def train_one(args, after_save=None):
     """One training run as `python -m agent train` makes it; after_save: see agent.loop.Loop."""
     import envs
-
     from utilities.run_folder import Hold
 
     try:
