@@ -442,8 +442,9 @@ class Reaper:
 
 def status(sweep_dir):
     """(lines, finished): one line per trial -- game/stage, seed, steps, mean return of the
-    last 20 episodes, for Mario whether a greedy test cleared the stage and the last
-    clear rate, and Tune's state -- from the sweep's files alone (no Ray instance)."""
+    last 20 episodes, for Mario whether a greedy test cleared the stage, the last clear rate
+    and that of its best_policy/, and Tune's state -- from the sweep's files alone (no Ray
+    instance)."""
     sweep = Sweep.read(sweep_dir)
     experiment = pathlib.Path(sweep.experiment)
     states, results = {}, {}
@@ -462,7 +463,7 @@ def status(sweep_dir):
             states[spec["name"]], results[spec["name"]] = "TERMINATED", metrics
     mario = sweep.stages != [None]
     header = f"{'run':<12} {'seed':>5} {'steps':>11} {'mean return':>12}"
-    header += f" {'cleared':>8} {'clear rate':>11}" if mario else ""
+    header += f" {'cleared':>8} {'clear rate':>11} {'best rate':>10}" if mario else ""
     lines = [header + "  state"]
     for spec in sweep.trials:
         result = results.get(spec["name"], {})
@@ -470,8 +471,8 @@ def status(sweep_dir):
         line = (f"{sweep.game.lower() + ('-' + spec['stage'] if spec['stage'] else ''):<12} {spec['seed']:>5} "
                 f"{result.get('steps', 0):>11,} {'-' if ret is None else f'{ret:.2f}':>12}")
         if mario:
-            cleared, rate = _clears(spec["run_dir"])
-            line += f" {cleared:>8} {rate:>11}"
+            cleared, rate, best = _clears(spec["run_dir"])
+            line += f" {cleared:>8} {rate:>11} {best:>10}"
         lines.append(f"{line}  {states.get(spec['name'], 'PENDING')}")
     lines.append(f"tensorboard --logdir {experiment}")
     finished = all(states.get(spec["name"]) == "TERMINATED" for spec in sweep.trials)
@@ -489,15 +490,18 @@ def readable_record(experiment):
 
 
 def _clears(run_dir):
-    """('yes'/'no', last clear rate) from a Mario run's test summaries; '-' before its first test."""
+    """('yes'/'no', last clear rate, the clear rate of the run's best_policy/) from a Mario
+    run's test summaries and best export; '-' for each before there is one."""
     if not any(pathlib.Path(run_dir).glob("events.out.tfevents.*")):
-        return "-", "-"
+        return "-", "-", "-"
     from agent.cli import import_tensorflow_quietly   # the event reader loads TensorFlow
 
     import_tensorflow_quietly()
+    from agent.export import best_clear_rate
     from utilities.events import read_scalars
 
     scalars = read_scalars(run_dir)
     cleared, rates = scalars.get("test/cleared", []), scalars.get("test/clear_rate", [])
+    best = best_clear_rate(RunFolder(run_dir))
     return ("-" if not cleared else "yes" if any(v > 0 for _, v in cleared) else "no",
-            f"{rates[-1][1]:.2f}" if rates else "-")
+            f"{rates[-1][1]:.2f}" if rates else "-", f"{best['rate']:.2f}" if best else "-")

@@ -4,6 +4,7 @@ cluster that loses its worker node mid-trial (every run finishes), and a local D
 sweep whose driver is killed and resumed (its resumed run equals a plain `train` run of the
 same seed)."""
 
+import json
 import os
 import signal
 import socket
@@ -227,10 +228,14 @@ def test_status_reads_mario_clears_from_each_run_and_needs_no_ray(tmp_path):
     writer.write({"test_cleared": 0.0, "test_clear_rate": 0.25}, 2048)
     writer.write({"test_cleared": 1.0, "test_clear_rate": 0.5}, 4096)
     writer.close()
+    best = sweep_dir / "mario-1-1-seed3" / "best_policy"   # the export of an earlier, better test
+    best.mkdir()
+    (best / "saved_model.pb").write_bytes(b"")
+    (best / "policy.json").write_text(json.dumps({"clear_rate": {"rate": 0.75, "episodes": 4, "at_step": 2048}}))
     lines, finished = status(sweep_dir)
-    assert [line.split() for line in lines[1:3]] == [["mario-1-1", "3", "0", "-", "yes", "0.50", "PENDING"],
-                                                     ["mario-1-4", "3", "0", "-", "-", "-", "PENDING"]]
-    assert not finished and lines[0].split()[-3:] == ["clear", "rate", "state"]
+    assert [line.split() for line in lines[1:3]] == [["mario-1-1", "3", "0", "-", "yes", "0.50", "0.75", "PENDING"],
+                                                     ["mario-1-4", "3", "0", "-", "-", "-", "-", "PENDING"]]
+    assert not finished and lines[0].split()[-5:] == ["clear", "rate", "best", "rate", "state"]
 
 
 def test_a_second_driver_of_a_sweep_is_refused_before_ray_starts(tmp_path):
