@@ -252,15 +252,34 @@ def trial_dir_name(trial):
 
 # ---------------------------------------------------------------- the driver
 
+def worker_runtime_env():
+    # Trials import this package: every node needs it at the same path (README).
+    return {"env_vars": {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+            "worker_process_setup_hook": "agent.distributed.quiet_sigterm_exit"}
+
+
+def quiet_sigterm_exit():
+    """Ray's setup hook for each worker process. Ray ends its workers with SIGTERM, and its
+    handler raises SystemExit; should that land in a garbage-collection callback, Python
+    prints "Exception ignored ... Traceback" and Ray forwards it to the driver's output
+    (Ray 2.60, seen at the end of a resumed sweep). An exit asked for is no error: such
+    SystemExits are dropped, every other unraisable exception is printed as before."""
+    default = sys.unraisablehook
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, SystemExit):
+            default(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def run(sweep, sweep_dir, address=None, resume=False):
     """Run (or resume) the sweep's trials to their end on the local machine or the cluster at
     `address`; prints the summary. Returns the exit code: 0 when every trial finished."""
     quiet_tune()
     sweep_dir = pathlib.Path(sweep_dir).absolute()
     experiment = pathlib.Path(sweep.experiment)
-    # Trials import this package: every node needs it at the same path (README).
-    runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}}
-    common = dict(include_dashboard=False, runtime_env=runtime_env, logging_level=logging.WARNING,
+    common = dict(include_dashboard=False, runtime_env=worker_runtime_env(), logging_level=logging.WARNING,
                   configure_logging=True)
     if address is None and not cpus_fit(sweep.cpus_per_run, os.cpu_count()):
         return 2
