@@ -580,6 +580,11 @@ def train_one(args, after_save=None):
         raise
     try:
         held = Hold(folder.path, "run folder")
+        if not args.resume and (folder.has_run() or folder.stray_run_files() or folder.foreign_files()):
+            # Checked free when this run began; another run started in it meanwhile (and ended).
+            held.close(undo=True)
+            raise ValueError(f"run folder {str(folder.path)!r} was taken by another run while this one started: "
+                             f"choose another --run-dir")
     except ValueError as err:
         loop.close()
         for test_env in test_envs:

@@ -54,6 +54,7 @@ class PPOConfig:
         _positive(self, "rollout_steps", "num_minibatches", "epochs")
         _one_of(self, "value_loss", ("mse", "huber"))
         _one_of(self, "network", ("nature", "mario"))
+        _clip_norm(self)
         if num_envs * self.rollout_steps % self.num_minibatches:
             raise ValueError(f"num_minibatches {self.num_minibatches} must divide "
                              f"num_envs x rollout_steps = {num_envs * self.rollout_steps}")
@@ -209,9 +210,7 @@ class DQNConfig:
             raise ValueError(f"priority_eps must be > 0 (0 only without prioritised replay), got {self.priority_eps!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        # 0 would scale every gradient to 0 (a frozen network); None is "no clip".
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be > 0 or null (no clip), got {self.max_grad_norm!r}")
+        _clip_norm(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -332,6 +331,12 @@ def _positive(obj, *names):
         value = getattr(obj, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _clip_norm(obj):
+    # 0 would scale every gradient to 0 (a frozen network); None is "no clip".
+    if obj.max_grad_norm is not None and not obj.max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be > 0 or null (no clip), got {obj.max_grad_norm!r}")
 
 
 def _one_of(obj, name, allowed):

@@ -283,12 +283,21 @@ def run(sweep, sweep_dir, address=None, resume=False):
                   configure_logging=True)
     if address is None and not cpus_fit(sweep.cpus_per_run, os.cpu_count()):
         return 2
+    def refused(err):
+        print(f"python -m agent sweep: error: {err}", file=sys.stderr)
+        return 2
+
     try:
         # Before Ray starts: two drivers would run every trial twice into the same run folders.
         held = Hold(sweep_dir, "sweep folder")
     except ValueError as err:
-        print(f"python -m agent sweep: error: {err}", file=sys.stderr)
-        return 2
+        return refused(err)
+    try:
+        if not resume:   # checked free when the command began; another driver may have begun a sweep there since
+            check_new_folder(sweep_dir, "sweep dir")
+    except ValueError as err:
+        held.close(undo=True)
+        return refused(err)
     try:
         code = start_trials(sweep, sweep_dir, experiment, address, resume, common)
     finally:

@@ -28,7 +28,9 @@ def held_elsewhere(folder):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from utilities.run_folder import Hold; "
                                "h = Hold(sys.argv[1], 'x'); print('held', flush=True); time.sleep(600)", str(folder)],
                               stdout=subprocess.PIPE, text=True, env=cli_env())
-    assert holder.stdout.readline() == "held\n"
+    if holder.stdout.readline() != "held\n":
+        holder.kill()
+        raise AssertionError(f"{folder} could not be held: {holder.wait()}")
     return holder
 
 

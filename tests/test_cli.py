@@ -318,6 +318,43 @@ def test_a_run_being_trained_is_refused_to_a_second_process_and_free_once_it_die
     Hold(run_dir, "run folder").close()   # the finished run let go of its folder
 
 
+def test_a_run_folder_that_cannot_be_held_is_refused_after_its_envs_are_made_with_nothing_written(tmp_path):
+    # A new run is first held just before its first write (its envs and learner made by then).
+    run_dir = tmp_path / "run"
+    (run_dir / ".lock").mkdir(parents=True)   # a .lock this process cannot open, as another user's would be
+    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+    result = run_cli("train", "--game", "cartpole", "--steps", "512", "--run-dir", str(run_dir), "--no-progress",
+                     cwd=tmp_path)
+    assert one_line_error(result, f"run folder {str(run_dir)!r} cannot be held: {str(run_dir / '.lock')!r}: "
+                                  f"Is a directory"), result.stderr
+    assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_new_run_whose_folder_another_run_took_meanwhile_is_refused(tmp_path, monkeypatch, capsys):
+    # Two `train --run-dir X` started together both find X free; the second to hold it must not
+    # write its config and checkpoints over the first's.
+    import utilities.run_folder
+    from agent.cli import train_argv
+
+    run_dir = tmp_path / "run"
+    other = '{"another": "run"}'
+
+    class Raced(utilities.run_folder.Hold):
+        def __init__(self, folder, what):
+            run_dir.mkdir()
+            (run_dir / "config.json").write_text(other)   # the other run, begun and ended meanwhile
+            super().__init__(folder, what)
+
+    monkeypatch.setattr(utilities.run_folder, "Hold", Raced)
+    monkeypatch.chdir(tmp_path)
+    code = train_argv(["train", "--game", "cartpole", "--steps", "512", "--run-dir", str(run_dir), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"python -m agent train: error: run folder {str(run_dir)!r} was taken by another "
+                                 f"run while this one started: choose another --run-dir"], err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["config.json", "run"]
+    assert (run_dir / "config.json").read_text() == other
+
+
 def test_no_rnd_runs_the_rnd_preset_without_rnd():
     from agent import presets
     from agent.cli import without_rnd

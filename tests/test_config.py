@@ -26,6 +26,7 @@ def test_from_preset_splits_common_and_algorithm_fields_and_round_trips():
     ({"total_steps": 0}, "total_steps must be a positive integer, got 0"),
     ({"num_minibatches": 5}, "num_minibatches 5 must divide num_envs x rollout_steps = 1024"),
     ({"algo": "ppo-rnd"}, "needs RND settings"),
+    ({"max_grad_norm": 0.0}, r"max_grad_norm must be > 0 or null \(no clip\), got 0.0"),
 ])
 def test_validate_names_the_bad_value(change, message):
     cfg = RunConfig.from_preset(presets.preset("ppo", "atari"), game="pong-v5", algo="ppo")

@@ -257,6 +257,22 @@ def test_a_second_driver_of_a_sweep_is_refused_before_ray_starts(tmp_path):
         holder.wait()
 
 
+def test_a_new_sweep_whose_folder_another_driver_took_meanwhile_is_refused(tmp_path, capsys):
+    from agent.distributed import run
+
+    args = cli.build_parser().parse_args(["sweep", "--game", "cartpole", "--seeds", "1",
+                                          "--sweep-dir", str(tmp_path / "sweep")])
+    sweep, sweep_dir = cli.new_sweep(args)     # checked free
+    sweep_dir.mkdir()
+    (sweep_dir / SPEC).write_text("another driver's sweep")
+    before = snapshot(tmp_path)
+    assert run(sweep, sweep_dir) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"python -m agent sweep: error: sweep dir {str(sweep_dir)!r} already holds a sweep: "
+                   f"continue it with --resume {sweep_dir} or choose another --sweep-dir"], err
+    assert snapshot(tmp_path) == before and (sweep_dir / SPEC).read_text() == "another driver's sweep"
+
+
 def test_a_trial_waits_for_its_run_folder_to_be_free(tmp_path):
     # A trial moved off a dead node waits out its lock (NFS keeps it until the lease ends).
     from agent.distributed import wait_until_free

@@ -1,7 +1,11 @@
 """utilities/run_folder.py: the layout's one owner, atomic config, the writability check."""
 
+import errno
+import fcntl
 import os
 import re
+import threading
+import time
 
 import pytest
 
@@ -64,3 +68,41 @@ def test_a_held_folder_refuses_a_second_hold_and_a_refusal_changes_nothing(tmp_p
     parent_times = tmp_path.stat().st_mtime_ns
     Hold(tmp_path / "new" / "sweep", "sweep folder").close(undo=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and tmp_path.stat().st_mtime_ns == parent_times
+
+
+def test_a_hold_waits_out_a_momentary_check_but_not_a_holder(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".lock").touch()
+    # Another process's Hold.check holds the lock for an instant: a Hold started then still gets it.
+    fd = os.open(folder / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(0.15, os.close, [fd]).start()
+    Hold(folder, "run folder").close()
+    fd = os.open(folder / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ValueError, match="is in use by another process"):
+            Hold(folder, "run folder")
+        assert time.monotonic() - start >= 0.4   # its tries, spread over 0.4 s
+    finally:
+        os.close(fd)
+
+
+def test_a_lock_that_cannot_be_opened_or_taken_is_a_one_line_refusal(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    (folder / ".lock").mkdir(parents=True)    # what root, who passes every permission check, cannot open
+    for hold in (Hold.check, Hold):
+        with pytest.raises(ValueError, match=re.escape(f"run folder {str(folder)!r} cannot be held: "
+                                                       f"{str(folder / '.lock')!r}: Is a directory")):
+            hold(folder, "run folder")
+    (folder / ".lock").rmdir()
+
+    def no_flock(fd, operation):   # a file system without flock (Lustre mounted noflock: ENOSYS)
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.raises(ValueError, match=re.escape(f"run folder {str(folder)!r} cannot be locked: "
+                                                   f"Function not implemented (its file system must support flock)")):
+        Hold(folder, "run folder")

@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import tempfile
+import time
 
 
 EXPORT_CARD = "policy.json"   # what marks a folder as an export (agent.export writes it)
@@ -42,9 +43,13 @@ class Hold:
         self._made = [] if lock_existed else [p for p in (folder, *folder.parents) if not p.exists()]
         self._anchor = self._made[-1].parent if self._made else folder
         self._times = None if lock_existed else self._anchor.stat()
-        folder.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:   # a folder or .lock another user owns, say
+                raise ValueError(f"{what} {str(folder)!r} cannot be held: {str(self._path)!r}: "
+                                 f"{err.strerror or err}") from None
             try:
                 _flock(fd, folder, what)
             except ValueError:
@@ -63,10 +68,14 @@ class Hold:
         """The ValueError a Hold would raise now, if any; touches nothing (a folder without
         a .lock this process can open has never been held, or cannot be written at all,
         which the caller's own checks refuse)."""
+        path = pathlib.Path(folder) / LOCK
         try:
-            fd = os.open(pathlib.Path(folder) / LOCK, os.O_RDWR)
-        except OSError:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
             return
+        except OSError as err:
+            raise ValueError(f"{what} {str(folder)!r} cannot be held: {str(path)!r}: "
+                             f"{err.strerror or err}") from None
         try:
             _flock(fd, folder, what)
         finally:
@@ -89,13 +98,21 @@ class Hold:
         self._fd = None
 
 
-def _flock(fd, folder, what):
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = _flock_holder(os.fstat(fd))
-        raise ValueError(f"{what} {str(folder)!r} is in use by another process"
-                         f"{f' (pid {holder})' if holder else ''}: wait for it to end or stop it first") from None
+def _flock(fd, folder, what, tries=5):
+    # A few tries: Hold.check holds the lock for an instant, which must not refuse a real Hold.
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt < tries - 1:
+                time.sleep(0.1)
+        except OSError as err:   # no flock here (a Lustre `noflock` mount, NFSv3 without lockd)
+            raise ValueError(f"{what} {str(folder)!r} cannot be locked: {err.strerror or err} (its file "
+                             f"system must support flock)") from None
+    holder = _flock_holder(os.fstat(fd))
+    raise ValueError(f"{what} {str(folder)!r} is in use by another process"
+                     f"{f' (pid {holder})' if holder else ''}: wait for it to end or stop it first")
 
 
 def _flock_holder(stat):
