@@ -30,7 +30,7 @@ import tempfile
 import time
 
 from utilities.errors import first_line
-from utilities.run_folder import LOCK, Hold, RunFolder, write_atomic
+from utilities.run_folder import LOCK, HeldError, Hold, RunFolder, write_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC = "sweep.json"
@@ -201,15 +201,17 @@ HOLD_WAIT_S = 180
 
 def wait_until_free(folder, seconds, poll=2.0):
     """Returns once no process holds `folder` (utilities.run_folder.Hold); RuntimeError
-    (the holder named) if one still does after `seconds`."""
+    (the holder named) if one still does after `seconds`, at once if it can never be held."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             Hold.check(folder, "run folder")
             return
-        except ValueError as err:
+        except HeldError as err:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"{err} (waited {seconds:g} s)") from None
+        except ValueError as err:
+            raise RuntimeError(str(err)) from None
         time.sleep(poll)
 
 
@@ -295,6 +297,8 @@ def run(sweep, sweep_dir, address=None, resume=False):
     try:
         if not resume:   # checked free when the command began; another driver may have begun a sweep there since
             check_new_folder(sweep_dir, "sweep dir")
+            if experiment != sweep_dir:
+                check_new_folder(experiment, "storage folder")
     except ValueError as err:
         held.close(undo=True)
         return refused(err)

@@ -4,6 +4,7 @@ cluster that loses its worker node mid-trial (every run finishes), and a local D
 sweep whose driver is killed and resumed (its resumed run equals a plain `train` run of the
 same seed)."""
 
+import ast
 import json
 import os
 import signal
@@ -288,6 +289,12 @@ def test_a_trial_waits_for_its_run_folder_to_be_free(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+    # A .lock that can never be held (here a folder) fails the trial at once, not after the wait.
+    (tmp_path / "run" / ".lock").mkdir(parents=True)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="cannot be held: .*Is a directory$"):
+        wait_until_free(tmp_path / "run", 30, poll=0.2)
+    assert time.monotonic() - start < 5
 
 
 def test_cpu_settings_bound_each_kind_of_env():
@@ -432,7 +439,7 @@ def test_ray_workers_drop_the_sigterm_exit_but_print_other_unraisable_errors(ray
     # "Exception ignored ... Traceback ... SystemExit: 1" (Ray's SIGTERM handler inside a GC callback).
     out = subprocess.run([sys.executable, "-c", UNRAISABLES], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    printed = eval(out.stdout.strip().splitlines()[-1])
+    printed = ast.literal_eval(out.stdout.strip().splitlines()[-1])
     assert "ValueError: kept" in printed and "SystemExit" not in printed, printed
 
 

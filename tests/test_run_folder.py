@@ -77,7 +77,7 @@ def test_a_hold_waits_out_a_momentary_check_but_not_a_holder(tmp_path):
     # Another process's Hold.check holds the lock for an instant: a Hold started then still gets it.
     fd = os.open(folder / ".lock", os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    threading.Timer(0.15, os.close, [fd]).start()
+    threading.Timer(0.05, os.close, [fd]).start()
     Hold(folder, "run folder").close()
     fd = os.open(folder / ".lock", os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -102,7 +102,18 @@ def test_a_lock_that_cannot_be_opened_or_taken_is_a_one_line_refusal(tmp_path, m
     def no_flock(fd, operation):   # a file system without flock (Lustre mounted noflock: ENOSYS)
         raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
 
+    # A file where the folder should be.
+    (tmp_path / "file").touch()
+    with pytest.raises(ValueError, match=re.escape(f"run folder {str(tmp_path / 'file')!r} cannot be held: "
+                                                   f"{str(tmp_path / 'file')!r}: File exists")):
+        Hold(tmp_path / "file", "run folder")
+    (tmp_path / "file").unlink()
+
     monkeypatch.setattr(fcntl, "flock", no_flock)
-    with pytest.raises(ValueError, match=re.escape(f"run folder {str(folder)!r} cannot be locked: "
+    times = tmp_path.stat().st_mtime_ns
+    new = tmp_path / "new" / "run"
+    with pytest.raises(ValueError, match=re.escape(f"run folder {str(new)!r} cannot be locked: "
                                                    f"Function not implemented (its file system must support flock)")):
-        Hold(folder, "run folder")
+        Hold(new, "run folder")
+    # The refusal took back the .lock and the folders it made.
+    assert [p.name for p in tmp_path.iterdir()] == ["run"] and tmp_path.stat().st_mtime_ns == times

@@ -26,9 +26,13 @@ EXPORT_TMP, EXPORT_OLD = ".export-tmp", ".export-old"
 LOCK = ".lock"
 
 
+class HeldError(ValueError):
+    """The folder is held by another process (Hold): it may be free later."""
+
+
 class Hold:
     """This process's hold on a folder (`python -m agent train` on a run folder, a sweep's
-    driver on its sweep folder) until close(): a second process is refused with a ValueError
+    driver on its sweep folder) until close(): a second process is refused with a HeldError
     (one line, naming the holder's pid where the system shows it) instead of interleaving
     its checkpoints with the first's. flock on the folder's .lock: the OS drops the hold
     when its process dies, so a killed run leaves no stale lock. Nothing is written into
@@ -37,8 +41,8 @@ class Hold:
     def __init__(self, folder, what):
         folder = pathlib.Path(folder)
         self._path = folder / LOCK
-        # What close(undo=True) takes back: the folders made here (deepest first), the .lock,
-        # and the times of the nearest folder that was there.
+        # What an undo takes back: the folders made here (deepest first), the .lock, and the
+        # times of the nearest folder that was there.
         lock_existed = self._path.exists()
         self._made = [] if lock_existed else [p for p in (folder, *folder.parents) if not p.exists()]
         self._anchor = self._made[-1].parent if self._made else folder
@@ -47,13 +51,19 @@ class Hold:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as err:   # a folder or .lock another user owns, say
-                raise ValueError(f"{what} {str(folder)!r} cannot be held: {str(self._path)!r}: "
+            except OSError as err:   # a file in the folder's place, a .lock another user owns, a full disk
+                self._undo()
+                failed = err.filename if err.filename else self._path
+                raise ValueError(f"{what} {str(folder)!r} cannot be held: {str(failed)!r}: "
                                  f"{err.strerror or err}") from None
             try:
                 _flock(fd, folder, what)
-            except ValueError:
+            except HeldError:
                 os.close(fd)   # the .lock is the holder's: left alone
+                raise
+            except ValueError:
+                os.close(fd)
+                self._undo()
                 raise
             try:
                 if os.stat(self._path).st_ino == os.fstat(fd).st_ino:
@@ -65,9 +75,8 @@ class Hold:
 
     @staticmethod
     def check(folder, what):
-        """The ValueError a Hold would raise now, if any; touches nothing (a folder without
-        a .lock this process can open has never been held, or cannot be written at all,
-        which the caller's own checks refuse)."""
+        """The ValueError (a HeldError if held) a Hold would raise now, if any; touches
+        nothing (a folder without a .lock has never been held)."""
         path = pathlib.Path(folder) / LOCK
         try:
             fd = os.open(path, os.O_RDWR)
@@ -86,16 +95,26 @@ class Hold:
         they were (a refused resume, a sweep that never started, leave nothing behind)."""
         if self._fd is None:
             return
-        if undo and self._times is not None:
-            self._path.unlink(missing_ok=True)
-            for made in self._made:
-                try:
-                    made.rmdir()
-                except OSError:   # something else was put there meanwhile
-                    break
-            os.utime(self._anchor, ns=(self._times.st_atime_ns, self._times.st_mtime_ns))
+        if undo:
+            self._undo()
         os.close(self._fd)
         self._fd = None
+
+    def _undo(self):
+        if self._times is None:
+            return   # the .lock was there before: another process's, or an earlier run's
+        try:
+            self._path.unlink()
+        except OSError:
+            pass   # never made (the folder is a file, say)
+        for made in self._made:
+            try:
+                made.rmdir()
+            except FileNotFoundError:
+                continue   # never made: a mkdir that failed part way
+            except OSError:   # something else was put there meanwhile
+                break
+        os.utime(self._anchor, ns=(self._times.st_atime_ns, self._times.st_mtime_ns))
 
 
 def _flock(fd, folder, what, tries=5):
@@ -107,11 +126,11 @@ def _flock(fd, folder, what, tries=5):
         except BlockingIOError:
             if attempt < tries - 1:
                 time.sleep(0.1)
-        except OSError as err:   # no flock here (a Lustre `noflock` mount, NFSv3 without lockd)
+        except OSError as err:   # no flock on this file system (Lustre mounted `noflock`, say)
             raise ValueError(f"{what} {str(folder)!r} cannot be locked: {err.strerror or err} (its file "
                              f"system must support flock)") from None
     holder = _flock_holder(os.fstat(fd))
-    raise ValueError(f"{what} {str(folder)!r} is in use by another process"
+    raise HeldError(f"{what} {str(folder)!r} is in use by another process"
                      f"{f' (pid {holder})' if holder else ''}: wait for it to end or stop it first")
 
 
