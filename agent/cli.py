@@ -6,6 +6,7 @@ and exits with 2, having written nothing.
 """
 
 import argparse
+import contextlib
 import datetime
 import math
 import os
@@ -530,25 +531,34 @@ def train_one(args, after_save=None):
     except (TypeError, ValueError) as err:    # env settings of a hand-edited config.json, say
         return fail("train", f"cannot make the {cfg.game} env of {str(folder.path)!r}: {err}".splitlines()[0])
     space = env.single_observation_space
-    import_tensorflow_quietly()
-    from agent import precision
-    from agent.config import learner_class
-    from agent.evaluation import make_test
-    from agent.export import best_clear_rate, best_keeper, export, start_from
-    from agent.loop import Loop, NonFiniteLoss
-    from utilities.checkpoints import CheckpointMismatch
-
-    if args.cpus:
-        set_tensorflow_threads(args.cpus)
-    if not args.resume:
-        cfg.precision = precision.resolve(args.precision or "auto")
-        caution = precision.warning(cfg.precision)
-        if caution:
-            print(caution, file=sys.stderr)
     opts = cfg.options
     test_every, clear_episodes = opts["test_every"], opts["clear_episodes"]
-    test_envs, test = [], None
+    test_envs, test, loop = [], None, None
+
+    def close_envs():
+        # Nothing may outlive the run (Mario's env workers in a sweep's process): each env is
+        # closed even if another's close fails. The loop closes the training env and its writer.
+        with contextlib.ExitStack() as closing:
+            closing.callback(env.close if loop is None else loop.close)
+            for test_env in test_envs:
+                closing.callback(test_env.close)
+
     try:
+        import_tensorflow_quietly()
+        from agent import precision
+        from agent.config import learner_class
+        from agent.evaluation import make_test
+        from agent.export import best_clear_rate, best_keeper, export, start_from
+        from agent.loop import Loop, NonFiniteLoss
+        from utilities.checkpoints import CheckpointMismatch
+
+        if args.cpus:
+            set_tensorflow_threads(args.cpus)
+        if not args.resume:
+            cfg.precision = precision.resolve(args.precision or "auto")
+            caution = precision.warning(cfg.precision)
+            if caution:
+                print(caution, file=sys.stderr)
         if test_every:
             test_envs.append(envs.make_test_env(cfg.game, cfg.seed + TEST_SEEDS[0], **cfg.env, **on_cpus(1)))
             if clear_episodes:
@@ -572,9 +582,7 @@ def train_one(args, after_save=None):
                     after_clear_rate=best_keeper(cfg, algorithm, folder, env.single_action_space.n, space.shape)
                     if test_every and clear_episodes else None)
     except BaseException as err:
-        # Nothing may outlive a run that never started (Mario's env workers in a sweep's process).
-        for opened in (env, *test_envs):
-            opened.close()
+        close_envs()
         if isinstance(err, UsageError):
             return fail("train", err)
         raise
@@ -586,9 +594,7 @@ def train_one(args, after_save=None):
             raise ValueError(f"run folder {str(folder.path)!r} was taken by another run while this one started: "
                              f"choose another --run-dir")
     except ValueError as err:
-        loop.close()
-        for test_env in test_envs:
-            test_env.close()
+        close_envs()
         return fail("train", err)
     # Held until the export is written too: a resume started meanwhile would export into the same folder.
     try:
@@ -617,11 +623,7 @@ def train_one(args, after_save=None):
                 print(f"python -m agent train: {err}", file=sys.stderr)
                 return 1
         finally:
-            try:
-                loop.close()
-            finally:
-                for test_env in test_envs:
-                    test_env.close()
+            close_envs()
         print(format_summary(summary))
         if summary["interrupted"]:
             print(f"interrupted: checkpoint saved; continue with: python -m agent train --resume {folder.path}")
