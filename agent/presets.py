@@ -78,8 +78,11 @@ MARIO_PPO_STAGES = {
     "8-4": (16, 512, 256, 0.99, 1e-4, None, False, "mse"),
 }
 MARIO_COMMON = {"epochs": 10, "gae_lambda": 0.95, "clip_range": 0.2, "vf_coef": 0.5, "ent_coef": 0.01,
-                "max_grad_norm": 0.5, "anneal": False, "network": "mario", "total_steps": 10_000_000,
-                "env": {"action_set": "complex"}}
+                "max_grad_norm": 0.5, "anneal": False, "network": "mario", "env": {"action_set": "complex"}}
+# The Mario sources (CVHvn's Mario_PPO and Mario_PTR_PPO train.py, seed 000) stop at total_step
+# 5e6 counted in batched steps (one per envs.step): 5e6 x num_envs agent steps. Their slowest
+# first clears need it (PPO 7-2: 23.6M agent steps; PTR 8-1: 39M; PPO+RND 8-4: 31.6M).
+SOURCE_BATCHED_STEPS = 5_000_000
 
 
 # The Mario sources' "mse" is PyTorch's F.mse_loss, the squared error; the package's is half
@@ -89,7 +92,7 @@ MSE_AS_TORCH = 2.0
 
 def _mario_ppo_stage(stage):
     envs, rollout, minibatch, gamma, lr, target_kl, norm_adv, loss = MARIO_PPO_STAGES[stage]
-    return {**MARIO_COMMON, "num_envs": envs, "rollout_steps": rollout,
+    return {**MARIO_COMMON, "num_envs": envs, "total_steps": SOURCE_BATCHED_STEPS * envs, "rollout_steps": rollout,
             "num_minibatches": envs * rollout // minibatch, "gamma": gamma, "learning_rate": lr,
             "target_kl": target_kl, "norm_adv": norm_adv, "value_loss": loss,
             "vf_coef": MARIO_COMMON["vf_coef"] * (MSE_AS_TORCH if loss == "mse" else 1.0)}
@@ -101,7 +104,7 @@ def _mario_ppo_stage(stage):
 MARIO_RND = {**MARIO_COMMON, "num_envs": 32, "rollout_steps": 756, "num_minibatches": 96, "gamma": 0.99,
              "learning_rate": 7e-5, "ent_coef": 0.05, "target_kl": 0.05, "norm_adv": False,
              "value_loss": "mse", "vf_coef": MARIO_COMMON["vf_coef"] * MSE_AS_TORCH, "ext_coef": 2.0,
-             "int_coef": 1.0, "total_steps": 5_000_000, "rnd": RND}
+             "int_coef": 1.0, "total_steps": SOURCE_BATCHED_STEPS * 32, "rnd": RND}
 
 # --- Value-based: Double DQN (`ddqn`) and dueling Double DQN + prioritised replay + RND
 # (`ddqn-rnd`). Sources: shared/reference/dqn_family.md. Fields: agent.config.DQNConfig.
@@ -246,7 +249,7 @@ PTR_MINIBATCH_256 = {"8-1", "8-4"}
 PTR = {"off_epochs": 8, "memory_size": 256, "off_policy_start": 8, "alpha": 0.7, "priority_eps": 0.01,
        "eps_marg": 0.2, "stratified": True}
 MARIO_PTR = {**MARIO_COMMON, **PTR, "num_envs": 16, "rollout_steps": 512, "epochs": 2, "learning_rate": 7e-5,
-             "target_kl": 0.05, "norm_adv": False, "value_loss": "huber", "total_steps": 5_000_000}
+             "target_kl": 0.05, "norm_adv": False, "value_loss": "huber", "total_steps": SOURCE_BATCHED_STEPS * 16}
 
 
 def _mario_ptr_stage(stage):

@@ -58,6 +58,17 @@ def test_mario_value_losses_weigh_as_in_their_pytorch_sources():
         assert weighed == (2.0 if row["value_loss"] == "mse" else 0.75), row
 
 
+def test_mario_budgets_are_their_sources_5e6_batched_steps():
+    """CVHvn's train.py (and seed 000's config) count total_step 5e6 per envs.step: x num_envs
+    agent steps, enough for the sources' slowest first clears."""
+    rows = [presets.preset(algo, "mario", "mario", s) for algo in ("ppo", "ptr-ppo") for s in presets.MARIO_PPO_STAGES]
+    rows.append(presets.preset("ppo-rnd", "mario", "mario"))
+    assert {row["total_steps"] // row["num_envs"] for row in rows} == {5_000_000}
+    assert presets.preset("ptr-ppo", "mario", "mario", "8-1")["total_steps"] == 80_000_000 > 2_455_542 * 16
+    assert presets.preset("ppo", "mario", "mario", "7-2")["total_steps"] == 40_000_000 > 2_951_967 * 8
+    assert presets.preset("ppo-rnd", "mario", "mario", "8-4")["total_steps"] == 160_000_000 > 31_550_000
+
+
 def test_ptr_ppo_mario_rows_follow_seed_002():
     gamma_099 = {"1-3", "3-3", "3-4", "4-2", "4-3", "4-4", "5-3", "5-4", "6-3", "6-4", "7-4", "8-4"}
     for stage in presets.MARIO_PPO_STAGES:
