@@ -843,12 +843,13 @@ def export_command(args):
     except ValueError as err:
         return fail("export", err)
     import_tensorflow_quietly()
+    import tensorflow as tf
     from agent.export import export_run
     from utilities.checkpoints import CheckpointMismatch
 
     try:
         print(export_run(cfg, folder, out))
-    except (CheckpointMismatch, ValueError, KeyError, TypeError, OSError, AssertionError) as err:
+    except (CheckpointMismatch, ValueError, KeyError, TypeError, OSError, AssertionError, tf.errors.OpError) as err:
         return refused_restore("export", f"cannot export {str(folder.path)!r}", err)
     return 0
 
@@ -871,6 +872,7 @@ def play(args):
             return fail("play", err)
     import_tensorflow_quietly()
     import tensorflow as tf
+    from agent.serving import served_shapes
     from utilities.run_folder import read_card
 
     try:
@@ -881,15 +883,17 @@ def play(args):
         if args.random_starts and not game.tests.clear_episodes:
             raise ValueError(f"--random-starts is for games that report clears (mario), not {card['game']!r}")
         policy = tf.saved_model.load(args.model_dir)
+        served = served_shapes(policy)
         env = envs.make_test_env(card["game"], 0, random_starts=args.random_starts, **card.get("env", {}))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, tf.errors.OpError) as err:
+        # IndexError, OpError: a damaged variables/ folder (a copy cut short, say).
         return fail("play", f"cannot play {args.model_dir!r}: {err}".splitlines()[0])
     # A card edited by hand (or copied onto another export) can name a game the policy does not fit.
     seen = [list(env.single_observation_space.shape), int(env.single_action_space.n)]
-    if seen != [card.get("obs_shape"), card.get("num_actions")]:
+    if seen != list(served):
         env.close()
-        return fail("play", f"cannot play {args.model_dir!r}: the policy takes observations {card.get('obs_shape')} "
-                            f"and {card.get('num_actions')} actions, {card['game']!r} gives {seen[0]} and {seen[1]}")
+        return fail("play", f"cannot play {args.model_dir!r}: the policy takes observations {served[0]} "
+                            f"and {served[1]} actions, {card['game']!r} gives {seen[0]} and {seen[1]}")
     from agent.evaluation import greedy_episode
     from utilities.video import write_mp4
 

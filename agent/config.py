@@ -94,9 +94,11 @@ class PTRPPOConfig(PPOConfig):
                              f"{self.off_policy_start * num_envs} trajectories")
         if not 0.0 < self.eps_marg < 1.0:
             raise ValueError(f"eps_marg must lie in (0, 1), got {self.eps_marg!r}")
-        for name in ("alpha", "priority_eps"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        # A trajectory of zero mean |GAE| would get priority 0: never drawn again, never rewritten.
+        if not self.priority_eps > 0:
+            raise ValueError(f"priority_eps must be > 0, got {self.priority_eps!r}")
 
 
 EPSILON_KINDS = {

@@ -32,9 +32,13 @@ def write_export(module, model, out_dir, card):
     recover_export(out_dir)
     tmp = out_dir.with_name(out_dir.name + EXPORT_TMP)
     shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
-    model.save(tmp / "policy.keras")
-    (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
+    try:
+        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
+        model.save(tmp / "policy.keras")
+        (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)   # a full disk, say: the previous export stays, nothing else
+        raise
     old = out_dir.with_name(out_dir.name + EXPORT_OLD)
     if out_dir.exists():
         out_dir.rename(old)
@@ -156,7 +160,8 @@ def export_run(cfg, folder, out_dir=None):
     meta = saved_meta(path)
     shape, dtype, actions = meta["obs_shape"], meta.get("obs_dtype"), meta["num_actions"]
     algorithm, state = learner_class(cfg.algo)(cfg, shape, dtype, actions), LoopState()
-    checkpoint_store(folder, cfg, algorithm, state, shape, dtype, actions).restore(side=False)
+    # The card names the checkpoint restored: a run still training may have saved a newer one since.
+    path = checkpoint_store(folder, cfg, algorithm, state, shape, dtype, actions).restore(side=False)
     return export(cfg, algorithm, state, folder, path, actions, shape, out_dir)
 
 

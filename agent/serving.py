@@ -18,3 +18,12 @@ class GreedyPolicy(tf.Module):
         named = self._outputs(self.model(obs, training=False))
         scores = next(iter(named.values()))
         return {"action": tf.argmax(scores, axis=-1, output_type=tf.int32), **named}
+
+
+def served_shapes(loaded):
+    """(observation shape, number of actions) of a loaded export's serving signature: what
+    the policy itself takes, whatever its card says."""
+    signature = loaded.signatures["serving_default"]
+    (spec,) = signature.structured_input_signature[1].values()
+    scores = [out for name, out in signature.structured_outputs.items() if name != "action" and out.shape.rank == 2]
+    return list(spec.shape[1:]), int(scores[0].shape[-1])

@@ -17,7 +17,9 @@ def cli_env():
 def run_cli(*args, cwd=None, timeout=600):
     """`python -m agent ARGS` in a new process, as a user runs it; by default in a fresh
     temporary folder, so that the run's export (saved_model/) never lands in the repository."""
-    cwd = cwd or tempfile.mkdtemp(prefix="run-cli-")
+    if cwd is None:
+        with tempfile.TemporaryDirectory(prefix="run-cli-", ignore_cleanup_errors=True) as tmp:
+            return run_cli(*args, cwd=tmp, timeout=timeout)
     return subprocess.run([sys.executable, "-m", "agent", *args], cwd=cwd, env=cli_env(),
                           capture_output=True, text=True, timeout=timeout)
 

@@ -112,6 +112,7 @@ def test_dqn_config_round_trips_and_owns_its_preset_values():
     ({"off_epochs": 0}, "off_epochs must be a positive integer, got 0"),
     ({"eps_marg": 1.0}, "eps_marg must lie in"),
     ({"alpha": -1.0}, "alpha must be >= 0"),
+    ({"priority_eps": 0.0}, "priority_eps must be > 0, got 0.0"),
     ({"num_minibatches": 5}, "num_minibatches 5 must divide"),
 ])
 def test_ptr_ppo_validate_names_the_bad_value(change, message):

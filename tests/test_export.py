@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,16 @@ def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
     write_export(module, model, out, {"game": "cartpole"})
     assert read_card(out) == {"game": "cartpole"} and not (out / "note.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+
+    # An export that fails while it is built (a full disk, say) leaves the previous one and nothing else.
+    def full_disk(path):
+        pathlib.Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    model.save = full_disk
+    with pytest.raises(OSError, match="No space left"):
+        write_export(module, model, out, {"game": "pong"})
+    assert read_card(out) == {"game": "cartpole"} and sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
 
 
 @pytest.mark.slow

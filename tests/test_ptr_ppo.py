@@ -125,6 +125,16 @@ def test_off_policy_recomputation_matches_a_naive_reference(trained):
         assert mb["actions"][j] == data["actions"][i][t] and mb["logp"][j] == data["behaviour_logp"][i][t]
 
 
+def test_replay_starts_once_the_memory_holds_off_policy_start_rounds(trained):
+    from utilities.events import read_scalars
+
+    assert trained.algorithm.p.off_policy_start == 2
+    trained.writer.flush()
+    off = read_scalars(trained.folder.path)["ptr/off_gradient_steps"]
+    # Round 1 pushes the first round (memory < 2 rounds): no replay; rounds 2 and 3 replay.
+    assert [value > 0 for _, value in off] == [False, True, True], off
+
+
 def test_a_round_pushes_replays_and_rewrites_priorities(trained):
     algo = trained.algorithm
     n = algo.cfg.num_envs

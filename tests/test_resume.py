@@ -149,7 +149,7 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
     assert again.returncode == 0 and "nothing to train" in again.stdout, again.stderr[-2000:]
 
     def cut(checkpoints):            # a data file cut short
-        data = next(checkpoints.glob("ckpt-1.data-*"))
+        data = next(checkpoints.glob("*.data-*"))
         data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
 
     def junk(checkpoints):           # an index that is not one
@@ -169,10 +169,14 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
     (tmp_path / "flipped" / "config.json").write_text(json.dumps(config))
     replay = next((tmp_path / "side" / "checkpoints").glob("side-*/replay.npz"))
     replay.write_bytes(replay.read_bytes()[:replay.stat().st_size // 2])
-    for name, edit in [("misfit", {"game": "cartpole"}), ("unknown-setting", {"env": {"bogus": 1}})]:
+    # Cards that do not fit the policy: one field edited, or a whole card of another game's export.
+    for name, edit in [("misfit", {"game": "cartpole"}), ("unknown-setting", {"env": {"bogus": 1}}),
+                       ("other-card", {"game": "cartpole", "obs_shape": [4], "num_actions": 2, "env": {}})]:
         shutil.copytree(export, tmp_path / name)
         card = json.loads((tmp_path / name / "policy.json").read_text())
         (tmp_path / name / "policy.json").write_text(json.dumps({**card, **edit}))
+    shutil.copytree(export, tmp_path / "damaged")       # an export copied only in part
+    cut(tmp_path / "damaged" / "variables")
     before = snapshot(tmp_path)
     cases = [(["train", "--resume", name], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
     cases += [(["export", name, "--out", f"out-{name}"], "ckpt-1 cannot be read") for name in ("cut", "junk", "gone")]
@@ -180,7 +184,9 @@ def test_damaged_checkpoints_and_misfit_exports_are_one_line_errors(tmp_path):
               (["export", "flipped", "--out", "out-flipped"], "cannot export 'flipped'"),
               (["train", "--resume", "side"], "side-1 of checkpoint"),
               (["play", "misfit"], "the policy takes observations [400] and 2 actions, 'cartpole' gives [4] and 2"),
-              (["play", "unknown-setting"], "cannot play 'unknown-setting'")]
+              (["play", "unknown-setting"], "cannot play 'unknown-setting'"),
+              (["play", "other-card"], "the policy takes observations [400] and 2 actions, 'cartpole' gives [4] and 2"),
+              (["play", "damaged"], "cannot play 'damaged'")]
     for args, message in cases:
         result = run_cli(*args, cwd=tmp_path)
         assert one_line_error(result, message), (args, result.stderr[-2000:])
