@@ -57,3 +57,19 @@ def test_an_mp4_reads_back_as_its_frames_and_plays_as_a_gif(tmp_path):
     assert [int(np.median(f)) for f in few] == pytest.approx([0, 30, 60, 90], abs=6) and fps == 10
     with pytest.raises(OSError, match="cannot read the video"):
         video.read_mp4(tmp_path / "missing.mp4")
+
+
+def test_frames_are_made_viewable_one_at_a_time(tmp_path):
+    # An 84 x 84 gray frame becomes 336 x 336 RGB (338 KB) to be viewable: a long Atari episode
+    # converted whole would take gigabytes. 200 frames: 68 MB if all were kept at once.
+    import tracemalloc
+
+    frames = (np.full((84, 84), v, np.uint8) for v in range(200))
+    tracemalloc.start()
+    try:
+        video.write_mp4(frames, tmp_path / "long.mp4")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 336 * 336 * 3 / 10, peak
+    assert len(video.read_mp4(tmp_path / "long.mp4")[0]) == 200

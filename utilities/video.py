@@ -1,6 +1,7 @@
 """Episode videos: mp4 files (OpenCV) and GIFs for TensorBoard and notebooks (Pillow)."""
 
 import io
+import itertools
 import pathlib
 
 import cv2
@@ -29,18 +30,21 @@ def _viewable(frame, min_width=300):
 def write_mp4(frames, path, fps=30):
     """Write frames (RGB [H, W, 3] or gray [H, W] uint8) to an mp4 file, atomically: a kill
     leaves the old video or the new one, never half (OpenCV picks the container by the
-    name's ending, so the temporary name ends in .mp4 too)."""
-    frames = [_viewable(f) for f in frames]
-    if not frames:
+    name's ending, so the temporary name ends in .mp4 too). Frames are made viewable one at
+    a time: an Atari frame grows 48-fold (84 x 84 gray to 336 x 336 RGB)."""
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
         raise ValueError("no frames to write")
+    first = _viewable(first)
     path = pathlib.Path(path)
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    height, width = frames[0].shape[:2]
+    height, width = first.shape[:2]
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     try:
         if not writer.isOpened():   # OpenCV fails silently otherwise
             raise OSError(f"cannot write the video {str(path)!r}")
-        for frame in frames:
+        for frame in itertools.chain([first], map(_viewable, frames)):
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         writer.release()
         tmp.replace(path)
