@@ -8,7 +8,10 @@ saved_model/<run-name>/
 What is written comes from the algorithm (`serving()`); this module only writes it.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import pathlib
 import shutil
 import sys
@@ -29,22 +32,39 @@ def write_export(module, model, out_dir, card):
     """Write the export to out_dir atomically: built beside it, then swapped in."""
     out_dir = pathlib.Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    recover_export(out_dir)
-    tmp = out_dir.with_name(out_dir.name + EXPORT_TMP)
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
-        model.save(tmp / "policy.keras")
-        (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)   # a full disk, say: the previous export stays, nothing else
-        raise
-    old = out_dir.with_name(out_dir.name + EXPORT_OLD)
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    with one_writer(out_dir.parent):
+        recover_export(out_dir)
+        tmp = out_dir.with_name(out_dir.name + EXPORT_TMP)
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.__call__})
+            model.save(tmp / "policy.keras")
+            (tmp / EXPORT_CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)   # a full disk, say: the previous export stays, nothing else
+            raise
+        old = out_dir.with_name(out_dir.name + EXPORT_OLD)
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
+
+@contextlib.contextmanager
+def one_writer(folder):
+    """Exports into `folder` one at a time (`export` of a run while the run writes its own
+    would swap halves of each other's in): flock on the folder, waited for. Where the file
+    system has no flock on folders (NFS), without."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)   # lets go
 
 
 def recover_export(out_dir):

@@ -139,6 +139,21 @@ def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         write_export(module, model, out, {"game": "pong"})
     assert read_card(out) == {"game": "cartpole"} and sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+    del model.save
+
+    # Exports into one folder go one at a time: another process's export (holding the folder) goes first.
+    import fcntl
+    import threading
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    writer = threading.Thread(target=write_export, args=(module, model, out, {"game": "freeway"}))
+    writer.start()
+    writer.join(1.0)
+    assert writer.is_alive() and read_card(out) == {"game": "cartpole"} and not list(tmp_path.glob("*.export-*"))
+    os.close(fd)
+    writer.join(60)
+    assert read_card(out) == {"game": "freeway"} and sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
 
 
 @pytest.mark.slow
