@@ -35,7 +35,7 @@ def greedy_episodes(act, env, max_repeats=None, record=False):
         if "progress" in info:
             progress = np.zeros(n, info["progress"].dtype) if progress is None else progress
             progress = np.where(running, np.maximum(progress, info["progress"]), progress)
-        ended = running & (terminated | truncated)
+        ended = running & info["episode_end"]   # the game's end, not a lost life (EnvPool's episodic_life)
         if "cleared" in info:
             cleared = np.zeros(n, bool) if cleared is None else cleared
             cleared |= ended & info["cleared"]

@@ -18,7 +18,8 @@ class ScriptedEnds:
         t = self.t
         terminated = np.array([t == 3, t == 2, False, t == 5])
         cleared = np.array([t == 3, t == 3, False, t == 5])
-        return np.zeros((4, 1)), np.zeros(4), terminated, np.zeros(4, bool), {"cleared": cleared}
+        return np.zeros((4, 1)), np.zeros(4), terminated, np.zeros(4, bool), {"cleared": cleared,
+                                                                             "episode_end": terminated}
 
 
 def test_clear_rate_counts_each_env_first_episode_and_cuts_stuck_ones():
@@ -36,7 +37,7 @@ def test_clear_rate_counts_each_env_first_episode_and_cuts_stuck_ones():
 
 class Walker:
     """Two envs that report progress but no clears: env 0 walks 3 steps right and ends,
-    env 1 walks back and forth for 4 steps."""
+    env 1 walks back and forth for 4 steps, losing a life on the way."""
 
     def reset(self):
         self.t = 0
@@ -46,7 +47,10 @@ class Walker:
         self.t += 1
         progress = np.array([10 * self.t, [5, 9, 2, 7][min(self.t, 4) - 1]])
         terminated = np.array([self.t == 3, self.t == 4])
-        return np.zeros((2, 1)), np.ones(2), terminated, np.zeros(2, bool), {"progress": progress}
+        # Env 1 loses a life at step 2 (terminated under EnvPool's episodic_life); its game ends at 4.
+        lost_life = np.array([False, self.t == 2])
+        return (np.zeros((2, 1)), np.ones(2), terminated | lost_life, np.zeros(2, bool),
+                {"progress": progress, "episode_end": terminated})
 
 
 def test_episodes_report_what_the_env_reports():
