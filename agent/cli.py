@@ -6,7 +6,6 @@ and exits with 2, having written nothing.
 """
 
 import argparse
-import contextlib
 import datetime
 import math
 import os
@@ -508,6 +507,7 @@ def checked_run(args):
 def train_one(args, after_save=None):
     """One training run as `python -m agent train` makes it; after_save: see agent.loop.Loop."""
     import envs
+    from utilities.errors import first_line
     from utilities.run_folder import Hold
 
     try:
@@ -537,11 +537,13 @@ def train_one(args, after_save=None):
 
     def close_envs():
         # Nothing may outlive the run (Mario's env workers in a sweep's process): each env is
-        # closed even if another's close fails. The loop closes the training env and its writer.
-        with contextlib.ExitStack() as closing:
-            closing.callback(env.close if loop is None else loop.close)
-            for test_env in test_envs:
-                closing.callback(test_env.close)
+        # closed even if another's close fails, which is said in a line, never in place of the
+        # run's own outcome. The loop closes the training env and its writer.
+        for close in (*(test_env.close for test_env in test_envs), env.close if loop is None else loop.close):
+            try:
+                close()
+            except Exception as err:
+                print(f"python -m agent train: warning: an env did not close: {first_line(err)}", file=sys.stderr)
 
     try:
         import_tensorflow_quietly()

@@ -59,6 +59,9 @@ def one_writer(folder):
     fd = os.open(folder, os.O_RDONLY)
     try:
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another export into {folder} to end", file=sys.stderr, flush=True)
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError:
             pass

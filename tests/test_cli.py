@@ -410,10 +410,11 @@ def test_bad_stop_at_clear_rate_is_one_line_exit_2_and_writes_nothing(tmp_path, 
 
 
 @pytest.mark.parametrize("failing_close", [None, 0, 1])
-def test_a_run_that_fails_to_start_closes_every_env_it_made(tmp_path, monkeypatch, failing_close):
+def test_a_run_that_fails_to_start_closes_every_env_it_made(tmp_path, monkeypatch, capsys, failing_close):
     """A learner that cannot be built (here: raises) must not leave the envs already made
     open: in a sweep's trial process Mario's env workers would outlive the run. So too when
-    one env's close fails (failing_close: the training env, 0, or the test env, 1)."""
+    one env's close fails (failing_close: the training env, 0, or the test env, 1), which
+    is said in a line, never in place of the run's own error."""
     import agent.config
     from agent.cli import train_argv
 
@@ -443,7 +444,10 @@ def test_a_run_that_fails_to_start_closes_every_env_it_made(tmp_path, monkeypatc
     monkeypatch.setattr(envs, "make", spy(envs.make))
     monkeypatch.setattr(envs, "make_test_env", spy(envs.make_test_env))
     monkeypatch.setattr(agent.config, "learner_class", broken_learner)
-    with pytest.raises(RuntimeError if failing_close is None else OSError, match="no learner|close failed"):
+    with pytest.raises(RuntimeError, match="no learner"):
         train_argv(["train", "--game", "cartpole", "--steps", "1024", "--test-every", "1", "--run-dir", str(tmp_path / "r"),
                     "--no-progress"])
     assert len(made) == 2 and all(env.closed for env in made)
+    warned = [line for line in capsys.readouterr().err.splitlines() if "did not close" in line]
+    assert warned == ([] if failing_close is None else
+                      ["python -m agent train: warning: an env did not close: close failed"]), warned

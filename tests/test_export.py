@@ -144,16 +144,30 @@ def test_an_export_killed_between_its_renames_does_not_block_the_next(tmp_path):
     # Exports into one folder go one at a time: another process's export (holding the folder) goes first.
     import fcntl
     import threading
+    import unittest.mock
+
+    building = threading.Event()
+    real_save = tf.saved_model.save
+
+    def save(*args, **kwargs):
+        building.set()
+        return real_save(*args, **kwargs)
 
     fd = os.open(tmp_path, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    writer = threading.Thread(target=write_export, args=(module, model, out, {"game": "freeway"}))
-    writer.start()
-    writer.join(1.0)
-    assert writer.is_alive() and read_card(out) == {"game": "cartpole"} and not list(tmp_path.glob("*.export-*"))
-    os.close(fd)
-    writer.join(60)
-    assert read_card(out) == {"game": "freeway"} and sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
+    try:
+        with unittest.mock.patch.object(tf.saved_model, "save", save):
+            writer = threading.Thread(target=write_export, args=(module, model, out, {"game": "freeway"}), daemon=True)
+            writer.start()
+            assert not building.wait(1.0) and read_card(out) == {"game": "cartpole"}   # it waits its turn
+            os.close(fd)
+            fd = None
+            writer.join(60)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    assert building.is_set() and read_card(out) == {"game": "freeway"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]
 
 
 @pytest.mark.slow

@@ -48,9 +48,17 @@ class Hold:
         self._anchor = self._made[-1].parent if self._made else folder
         self._times = None if lock_existed else self._anchor.stat()
         while True:
+            self._made_lock = False   # an undo removes only a .lock made here, never another's made meanwhile
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                    self._made_lock = True
+                except FileExistsError:
+                    try:
+                        fd = os.open(self._path, os.O_RDWR)
+                    except FileNotFoundError:
+                        continue   # removed (an undo) meanwhile: make it
             except OSError as err:   # a file in the folder's place, a .lock another user owns, a full disk
                 self._undo()
                 failed = err.filename if err.filename else self._path
@@ -103,10 +111,8 @@ class Hold:
     def _undo(self):
         if self._times is None:
             return   # the .lock was there before: another process's, or an earlier run's
-        try:
-            self._path.unlink()
-        except OSError:
-            pass   # never made (the folder is a file, say)
+        if self._made_lock:
+            self._path.unlink(missing_ok=True)
         for made in self._made:
             try:
                 made.rmdir()
