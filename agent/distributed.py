@@ -285,6 +285,7 @@ def run(sweep, sweep_dir, address=None, resume=False):
                   configure_logging=True)
     if address is None and not cpus_fit(sweep.cpus_per_run, os.cpu_count()):
         return 2
+
     def refused(err):
         print(f"python -m agent sweep: error: {err}", file=sys.stderr)
         return 2

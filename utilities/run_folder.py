@@ -61,9 +61,7 @@ class Hold:
                         continue   # removed (an undo) meanwhile: make it
             except OSError as err:   # a file in the folder's place, a .lock another user owns, a full disk
                 self._undo()
-                failed = err.filename if err.filename else self._path
-                raise ValueError(f"{what} {str(folder)!r} cannot be held: {str(failed)!r}: "
-                                 f"{err.strerror or err}") from None
+                raise _cannot_hold(what, folder, err.filename or self._path, err) from None
             try:
                 _flock(fd, folder, what)
             except HeldError:
@@ -91,8 +89,7 @@ class Hold:
         except FileNotFoundError:
             return
         except OSError as err:
-            raise ValueError(f"{what} {str(folder)!r} cannot be held: {str(path)!r}: "
-                             f"{err.strerror or err}") from None
+            raise _cannot_hold(what, folder, path, err) from None
         try:
             _flock(fd, folder, what)
         finally:
@@ -121,6 +118,10 @@ class Hold:
             except OSError:   # something else was put there meanwhile
                 break
         os.utime(self._anchor, ns=(self._times.st_atime_ns, self._times.st_mtime_ns))
+
+
+def _cannot_hold(what, folder, failed, err):
+    return ValueError(f"{what} {str(folder)!r} cannot be held: {str(failed)!r}: {err.strerror or err}")
 
 
 def _flock(fd, folder, what, tries=5):
